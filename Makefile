@@ -1,0 +1,58 @@
+# Every target sets itself up: a fresh machine needs nothing but python3 (>= 3.11) and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SAM_VENV := .venv-sam
+SAM := $(SAM_VENV)/bin/sam
+SAM_VERSION := 1.170.0
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: help venv lint typecheck template-check test unit integration demo bench clean
+
+help:
+	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
+	@echo "make test            lint, type check, template checks and the whole test suite"
+	@echo "make bench           run the benchmarks and print their figures"
+	@echo "make clean           remove virtualenvs and caches"
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+$(SAM_VENV)/.installed:
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+venv: $(BIN)/.installed
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+template-check: venv $(SAM_VENV)/.installed
+	$(BIN)/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
+
+unit: venv
+	$(BIN)/pytest tests/unit tests/template
+
+integration: venv
+	$(BIN)/pytest tests/integration
+
+test: lint typecheck template-check
+	$(BIN)/pytest -n 2
+
+demo: venv
+	$(BIN)/python -m kauto_local.demo
+
+bench: venv
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
