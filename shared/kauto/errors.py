@@ -1,0 +1,47 @@
+"""Base error types shared by every layer.
+
+Adapters raise these (``from`` the underlying cause) so that callers can act on *what* failed without knowing which
+library failed: a :class:`ConfigError` needs an operator, a :class:`DependencyUnavailableError` is worth a retry.
+Messages never contain secret values.
+"""
+
+from __future__ import annotations
+
+
+class KautoError(Exception):
+    """Root of all errors raised on purpose by this package."""
+
+
+class ConfigError(KautoError):
+    """A setting is missing or invalid; retrying will not help until an operator fixes it.
+
+    ``setting`` names the environment variable or the path inside a configuration document
+    (e.g. ``partners.1234567.webhook_hash_algorithms``), never its value.
+    """
+
+    def __init__(self, setting: str, problem: str) -> None:
+        super().__init__(f"invalid configuration {setting}: {problem}")
+        self.setting = setting
+        self.problem = problem
+
+
+class DependencyUnavailableError(KautoError):
+    """An AWS dependency could not be reached or refused the call; the same request may succeed later."""
+
+    def __init__(self, service: str, operation: str, detail: str) -> None:
+        super().__init__(f"{service} {operation} failed: {detail}")
+        self.service = service
+        self.operation = operation
+        self.detail = detail
+
+
+class QueueUnavailableError(DependencyUnavailableError):
+    """The events queue did not durably accept a message."""
+
+
+class DedupeStoreUnavailableError(DependencyUnavailableError):
+    """The dedupe table could not be read or written."""
+
+
+class SecretUnavailableError(DependencyUnavailableError):
+    """Secrets Manager could not return the secret right now (throttling, network, service error)."""
