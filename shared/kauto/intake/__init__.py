@@ -1,0 +1,1 @@
+"""Kaltura webhook intake: request bounds, signature, body parsing, normalization and exactly-once enqueue."""
