@@ -1,0 +1,197 @@
+"""Settings and the partner secret document: validation naming the setting, caching and rate-limited refresh."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from kauto.aws.secrets import CachedSecret
+from kauto.config import PartnerDirectory, PartnerSecrets, WebhookSettings, parse_partner_secrets
+from kauto.errors import ConfigError
+
+SECRET = "0123456789abcdef0123456789abcdef"
+
+
+def document(**partner: Any) -> str:
+    base = {"admin_secret": SECRET, "webhook_hash_algorithms": ["sha256"], "service_url": "https://www.kaltura.com"}
+    return json.dumps({"partners": {"1234567": {**base, **partner}}})
+
+
+def test_webhook_settings_from_environment() -> None:
+    settings = WebhookSettings.from_env(
+        {"EVENTS_QUEUE_URL": "https://sqs/q", "DEDUPE_TABLE": "d", "PARTNER_SECRETS_ARN": "arn:s", "OTHER": "x"}
+    )
+
+    assert settings == WebhookSettings("https://sqs/q", "d", "arn:s", claim_wait_seconds=0.3)
+
+
+@pytest.mark.parametrize("missing", ["EVENTS_QUEUE_URL", "DEDUPE_TABLE", "PARTNER_SECRETS_ARN"])
+def test_missing_setting_is_named(missing: str) -> None:
+    env = {"EVENTS_QUEUE_URL": "q", "DEDUPE_TABLE": "d", "PARTNER_SECRETS_ARN": "arn", missing: "  "}
+
+    with pytest.raises(ConfigError) as error:
+        WebhookSettings.from_env(env)
+    assert error.value.setting == missing
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "6", "nan", "inf"])
+def test_invalid_claim_wait_is_named(value: str) -> None:
+    env = {
+        "EVENTS_QUEUE_URL": "q",
+        "DEDUPE_TABLE": "d",
+        "PARTNER_SECRETS_ARN": "arn",
+        "WEBHOOK_CLAIM_WAIT_SECONDS": value,
+    }
+
+    with pytest.raises(ConfigError) as error:
+        WebhookSettings.from_env(env)
+    assert error.value.setting == "WEBHOOK_CLAIM_WAIT_SECONDS"
+
+
+def test_full_partner_document() -> None:
+    secrets = parse_partner_secrets(
+        document(
+            previous_admin_secret="old-secret",
+            webhook_hash_algorithms=["sha512", "sha256", "sha256"],
+            service_url="http://127.0.0.1:8080/",
+            app_token={"id": "0_abc", "token": "tok", "hash_type": "SHA1"},
+            session_user_id="kaltura-automations",
+            session_privileges="disableentitlement",
+        )
+    )
+
+    partner = secrets.partners[1234567]
+    assert partner.webhook_hash_algorithms == ("sha512", "sha256")
+    assert partner.webhook_secrets == (SECRET, "old-secret")
+    assert partner.service_url == "http://127.0.0.1:8080"
+    assert partner.app_token is not None and partner.app_token.hash_type == "SHA1"
+    assert (partner.session_user_id, partner.session_privileges) == ("kaltura-automations", "disableentitlement")
+
+
+def test_secrets_are_hidden_from_repr() -> None:
+    partner = parse_partner_secrets(
+        document(previous_admin_secret="old-secret", app_token={"id": "0_abc", "token": "tok-value"})
+    ).partners[1234567]
+
+    text = repr(partner)
+    assert SECRET not in text and "old-secret" not in text and "tok-value" not in text
+    assert "0_abc" in text
+
+
+@pytest.mark.parametrize(
+    ("text", "setting"),
+    [
+        ("{not json", "partner secrets"),
+        ('{"partner": {}}', "partner secrets"),
+        ('{"partners": {}}', "partners"),
+        (json.dumps({"partners": {"abc": {}}}), "partners.abc"),
+        (json.dumps({"partners": {"0": {}}}), "partners.0"),
+        (json.dumps({"partners": {"1234567": []}}), "partners.1234567"),
+        (document(admin_secret=""), "partners.1234567.admin_secret"),
+        (document(admin_secret=None), "partners.1234567.admin_secret"),
+        (document(previous_admin_secret=""), "partners.1234567.previous_admin_secret"),
+        (document(webhook_hash_algorithms=[]), "partners.1234567.webhook_hash_algorithms"),
+        (document(webhook_hash_algorithms="sha256"), "partners.1234567.webhook_hash_algorithms"),
+        (document(webhook_hash_algorithms=["sha256", "md5"]), "partners.1234567.webhook_hash_algorithms"),
+        (document(webhook_hash_algorithms=["SHA256"]), "partners.1234567.webhook_hash_algorithms"),
+        (document(service_url="www.kaltura.com"), "partners.1234567.service_url"),
+        (document(service_url="https://www.kaltura.com/api_v3"), "partners.1234567.service_url"),
+        (
+            document(app_token={"id": "0_a", "token": "t", "hash_type": "SHA384"}),
+            "partners.1234567.app_token.hash_type",
+        ),
+        (document(app_token={"id": "0_a"}), "partners.1234567.app_token.token"),
+        (document(previous_admin_secert="typo"), "partners.1234567.previous_admin_secert"),
+    ],
+)
+def test_invalid_document_names_the_setting_without_its_value(text: str, setting: str) -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_partner_secrets(text)
+
+    assert error.value.setting == setting
+    assert SECRET not in str(error.value)
+
+
+def test_unsupported_algorithm_error_lists_the_allowed_ones() -> None:
+    with pytest.raises(ConfigError, match=r"'md5'.*sha1, sha256, sha512"):
+        parse_partner_secrets(document(webhook_hash_algorithms=["md5"]))
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Fetcher:
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.calls = 0
+
+    def __call__(self, arn: str) -> str:
+        assert arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:kaltura/partners"
+        self.calls += 1
+        return self.texts[min(self.calls, len(self.texts)) - 1]
+
+
+def cached(fetch: Fetcher, clock: Clock) -> CachedSecret[PartnerSecrets]:
+    return CachedSecret(
+        "arn:aws:secretsmanager:us-east-1:123456789012:secret:kaltura/partners",
+        parse_partner_secrets,
+        ttl_seconds=300,
+        min_refresh_interval_seconds=30,
+        fetch=fetch,
+        clock=clock,
+    )
+
+
+def test_secret_is_fetched_once_per_ttl() -> None:
+    fetch, clock = Fetcher(document()), Clock()
+    secret = cached(fetch, clock)
+
+    for _ in range(5):
+        secret.get()
+    clock.now += 299
+    secret.get()
+    assert fetch.calls == 1
+
+    clock.now += 1
+    secret.get()
+    assert fetch.calls == 2
+
+
+def test_invalid_secret_raises_and_is_not_cached() -> None:
+    fetch, clock = Fetcher(document(webhook_hash_algorithms=["md5"]), document()), Clock()
+    secret = cached(fetch, clock)
+
+    with pytest.raises(ConfigError):
+        secret.get()
+    assert 1234567 in secret.get().partners
+    assert fetch.calls == 2
+
+
+def test_unknown_partner_refreshes_at_most_once_per_interval_and_finds_new_partners() -> None:
+    with_new = json.dumps(
+        {
+            "partners": {
+                "1234567": json.loads(document())["partners"]["1234567"],
+                "7654321": json.loads(document())["partners"]["1234567"],
+            }
+        }
+    )
+    fetch, clock = Fetcher(document(), with_new), Clock()
+    directory = PartnerDirectory(cached(fetch, clock))
+
+    assert directory.get(1234567) is not None
+    for _ in range(100):  # unknown-partner spam right after a fetch costs nothing
+        assert directory.get(999) is None
+    assert fetch.calls == 1
+
+    clock.now += 30
+    assert directory.get(7654321) is not None  # added to the secret since: found without a redeploy
+    for _ in range(100):
+        assert directory.get(999) is None
+    assert fetch.calls == 2
