@@ -28,6 +28,7 @@ ROW_END = ";"
 MAX_TABLE_ROWS = 12_000  # kKavaReportsMgr::MAX_RESULT_SIZE (§7.1)
 MAX_CSV_ROWS = 60_000  # MAX_CSV_RESULT_SIZE for getUrlForReportAsCsv (§7.2)
 _SPLIT_FILL = 0.75  # aim each part at 75% of the window: room for an uneven spread over time
+_AHEAD_FACTOR = 8  # pages fetched ahead of the consumer, per unit of concurrency (bounds memory)
 
 
 class ReportInterval(enum.Enum):
@@ -161,9 +162,10 @@ class _Node:
 class _TablePager:
     """Fetches the pages of one getTable query with bounded concurrency and yields rows in order.
 
-    The plan is a list of nodes in output order. Work is submitted in that order, at most ``2 x concurrency`` nodes
-    ahead of the consumer (bounded memory); whenever any probe completes it is expanded at once into its pages or
-    its sub-ranges, so the pool stays busy while the consumer waits on the head.
+    The plan is a list of nodes in output order: probes (page 1 of a window whose row count is not known yet), then
+    pages. Work is submitted in that order to a pool of ``concurrency`` threads, a bounded number of pages ahead of
+    the consumer (bounded memory). Whenever a probe completes it is expanded at once into its window's pages or its
+    sub-ranges, so earlier work always goes first and the pool never idles while the consumer waits on the head.
     """
 
     def __init__(
@@ -184,6 +186,7 @@ class _TablePager:
         self._page_size = page_size
         self._concurrency = concurrency
         self._split = split
+        self._max_ahead = _AHEAD_FACTOR * concurrency
         self.header = first.header
         done: Future[_Page] = Future()
         done.set_result(first)
@@ -196,36 +199,57 @@ class _TablePager:
         return page
 
     def _submit(self, pool: ThreadPoolExecutor) -> None:
-        """Submit unsent nodes in plan order while fewer than 2 x concurrency are outstanding (the head always goes)."""
-        outstanding = sum(1 for node in self._plan if node.future is not None)
+        """Submit unsent nodes in plan order: at most ``2 x concurrency`` requests queued or running (so workers
+        never wait for the consumer to hand out work), and at most ``_AHEAD_FACTOR x concurrency`` pages fetched
+        ahead of a slow consumer. The head always goes.
+        """
+        in_flight = sum(1 for node in self._plan if node.future is not None and not node.future.done())
+        started = sum(1 for node in self._plan if node.future is not None)
         for position, node in enumerate(self._plan):
             if node.future is not None:
                 continue
-            if position > 0 and outstanding >= 2 * self._concurrency:
+            if position > 0 and (in_flight >= 2 * self._concurrency or started >= self._max_ahead):
                 return
             node.future = pool.submit(self._fetch, node.window, max(node.page_index, 1))
-            outstanding += 1
+            in_flight += 1
+            started += 1
 
     def _expand_settled_probes(self) -> None:
-        """Replace every finished probe with its pages or its sub-ranges (raising the probe's error, if any)."""
+        """Replace every finished probe (and the pages fetched speculatively behind it) with the window's pages or
+        its sub-ranges, raising the probe's error if it failed.
+        """
         position = 0
         while position < len(self._plan):
-            node = self._plan[position]
-            if node.page_index == 0 and node.future is not None and node.future.done():
-                replacement = self._expand(node, node.future.result())
-                self._plan[position : position + 1] = replacement
+            probe = self._plan[position]
+            if probe.page_index == 0 and probe.future is not None and probe.future.done():
+                end = position + 1
+                while end < len(self._plan) and self._plan[end].window is probe.window:
+                    end += 1
+                replacement = self._expand(probe, probe.future.result(), self._plan[position + 1 : end])
+                self._plan[position:end] = replacement
                 position += len(replacement)
             else:
                 position += 1
 
-    def _expand(self, probe: _Node, page: _Page) -> list[_Node]:
+    def _expand(self, probe: _Node, page: _Page, speculative: list[_Node]) -> list[_Node]:
         size = self._page_size
-        if len(page.rows) < size:
-            return [_Node(probe.window, 1, probe.future)]
-        if page.total_count <= (MAX_TABLE_ROWS // size) * size:
-            pages = max(1, math.ceil(page.total_count / size))
-            return [_Node(probe.window, 1, probe.future)] + [_Node(probe.window, i) for i in range(2, pages + 1)]
-        return [_Node(piece, 0) for piece in self._pieces(probe.window, page.total_count)]
+        window_pages = MAX_TABLE_ROWS // size
+        if len(page.rows) < size or page.total_count <= window_pages * size:
+            pages = 1 if len(page.rows) < size else max(1, math.ceil(page.total_count / size))
+            known = {node.page_index: node for node in speculative}
+            for node in speculative:
+                if node.page_index > pages and node.future is not None:
+                    node.future.cancel()
+            rest = [known.get(index) or _Node(probe.window, index) for index in range(2, pages + 1)]
+            return [_Node(probe.window, 1, probe.future), *rest]
+        for node in speculative:
+            if node.future is not None:
+                node.future.cancel()
+        pieces = self._pieces(probe.window, page.total_count)
+        # Fetch each part's pages along with its probe, guessing rows spread evenly: waiting for every part's
+        # count first would add a round trip. A wrong guess costs a short or cancelled request, never a row.
+        guess = min(window_pages, math.ceil(page.total_count / len(pieces) / size))
+        return [node for piece in pieces for node in (_Node(piece, 0), *(_Node(piece, i) for i in range(2, guess + 1)))]
 
     def _pieces(self, window: ReportFilter, total: int) -> list[ReportFilter]:
         span = window.to_date - window.from_date
@@ -264,15 +288,15 @@ class _TablePager:
             while self._plan:
                 self._expand_settled_probes()
                 self._submit(pool)
-                head = self._plan[0]
+                head = self._plan[0]  # always submitted by _submit
                 if head.future is None or not head.future.done():
                     running = [n.future for n in self._plan if n.future is not None and not n.future.done()]
                     wait(running, return_when=FIRST_COMPLETED)
-                    continue
-                page = head.future.result()
-                self._plan.pop(0)
-                yield from (dict(zip(self.header, row, strict=True)) for row in page.rows)
-                self._after_page(head, page)
+                elif head.page_index > 0:  # a settled probe is expanded on the next turn instead
+                    page = head.future.result()
+                    self._plan.pop(0)
+                    yield from (dict(zip(self.header, row, strict=True)) for row in page.rows)
+                    self._after_page(head, page)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 

@@ -84,6 +84,10 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
 
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
 
 Handler = Callable[[Recorded], Any]
 
@@ -94,18 +98,25 @@ class FakeKaltura(BaseAdapter):
     def __init__(self) -> None:
         super().__init__()
         self.routes: dict[tuple[str, str], Handler] = {}
+        self.paths: dict[str, Handler] = {}
         self.requests: list[Recorded] = []
         self._lock = threading.Lock()
 
     def route(self, service: str, action: str, handler: Handler | Any) -> None:
+        """Answer ``/api_v3/service/<service>/action/<action>``."""
         self.routes[(service, action)] = handler if callable(handler) else (lambda _req: handler)
+
+    def route_path(self, path: str, handler: Handler | Any) -> None:
+        """Answer any request to ``path`` (other services, download URLs)."""
+        self.paths[path] = handler if callable(handler) else (lambda _req: handler)
 
     def calls(self, service: str, action: str) -> list[Recorded]:
         return [r for r in self.requests if (r.service, r.action) == (service, action)]
 
     def send(self, request: requests.PreparedRequest, stream: bool = False, timeout: Any = None, **_: Any) -> Any:
         url = request.url or ""
-        parts = urlsplit(url).path.split("/")
+        path = urlsplit(url).path
+        parts = path.split("/")
         service = parts[3] if len(parts) > 3 else ""
         action = parts[5] if len(parts) > 5 else ""
         raw = request.body or b""
@@ -115,9 +126,9 @@ class FakeKaltura(BaseAdapter):
         recorded = Recorded(request.method or "", url, service, action, form, timeout, dict(request.headers), body)
         with self._lock:
             self.requests.append(recorded)
-        handler = self.routes.get((service, action))
+        handler = self.paths.get(path) or self.routes.get((service, action))
         if handler is None:
-            raise AssertionError(f"no fake route for {service}.{action}")
+            raise AssertionError(f"no fake route for {path}")
         reply = handler(recorded)
         if not isinstance(reply, Reply):
             reply = Reply(reply)
