@@ -1,0 +1,900 @@
+"""Report output to S3: a streaming multipart writer with checkpoint/resume, the Hive-style keys, and the manifest.
+
+Writer (:class:`S3MultipartWriter`, created by :class:`S3ObjectStore`):
+
+- Memory is one part buffer, a ``bytearray`` that grows to the current part size and is then reused for each part;
+  nothing spills to /tmp.
+- Part sizes follow :func:`part_size_for`: 8 MiB for parts 1-1000, doubling every 1000 parts (capped at S3's 5 GiB),
+  so 10,000 parts hold about 8 TiB, beyond S3's 5 TiB object limit. Every part but the last is >= 5 MiB.
+- Output smaller than one part goes up with a single PutObject; larger output with a multipart upload.
+- SHA-256 of the whole object, bytes and rows are counted on the fly for the manifest.
+- Any S3 error aborts the multipart upload (AbortMultipartUpload) before raising; the bucket's
+  ``AbortIncompleteMultipartUpload`` lifecycle rule catches uploads of workers that died.
+- Objects are ``text/csv; charset=utf-8`` by default; encryption is the bucket default (no SSE arguments).
+- Re-running the same logical job writes the same key, overwriting the previous object.
+
+Checkpoint/resume (a job that nears the Lambda time limit continues in a new SQS message):
+:meth:`S3MultipartWriter.checkpoint` stores the buffered tail (less than one part) as a temporary object under
+``_checkpoints/<writer id>/`` and returns a small JSON-serializable state (about 1 KB whatever the object size: the
+completed parts are not listed in it but re-read with ListParts on resume and checked against a digest of their
+ETags, so the state never approaches SQS's 256 KiB). :meth:`S3ObjectStore.resume_writer` continues so that the final
+object is byte-identical to an uninterrupted run.
+
+Hash across a resume: ``hashlib`` state cannot be serialized and a pure-Python SHA-256 with exportable state would be
+far too slow. A writer resumed after parts were uploaded therefore computes the SHA-256 after completion by streaming
+the completed object back (GetObject pinned to the new ETag with ``If-Match``; in-region reads are fast and free of
+transfer charges). Only resumed jobs pay this read; when nothing but the tail had been written before the checkpoint,
+the tail itself restores the hash and no read is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kauto.errors import DependencyUnavailableError, KautoError
+
+logger = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+MIN_PART_SIZE = 5 * MIB
+"""S3: every part except the last must be at least 5 MiB."""
+MAX_PART_SIZE = 5 * 1024 * MIB
+"""S3: a part is at most 5 GiB."""
+MAX_PARTS = 10_000
+"""S3: a multipart upload has at most 10,000 parts."""
+DEFAULT_PART_SIZE = 8 * MIB
+PARTS_PER_SIZE_STEP = 1_000
+MAX_KEY_BYTES = 1_024
+CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
+JSON_CONTENT_TYPE = "application/json"
+CHECKPOINT_PREFIX = "_checkpoints/"
+CHECKPOINT_STATE_VERSION = 1
+_READ_CHUNK = MIB
+_NOT_FOUND_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "404"})
+
+
+def part_size_for(part_number: int, base_part_size: int = DEFAULT_PART_SIZE) -> int:
+    """Size of part ``part_number`` (1-based): ``base`` for parts 1-1000, doubling every 1000 parts, at most 5 GiB."""
+    if not 1 <= part_number <= MAX_PARTS:
+        raise ValueError(f"part_number must be within 1..{MAX_PARTS}")
+    return min(base_part_size << ((part_number - 1) // PARTS_PER_SIZE_STEP), MAX_PART_SIZE)
+
+
+def max_object_size(base_part_size: int = DEFAULT_PART_SIZE) -> int:
+    """The largest object the part-size schedule can write in 10,000 parts."""
+    return sum(
+        part_size_for(first, base_part_size) * PARTS_PER_SIZE_STEP
+        for first in range(1, MAX_PARTS + 1, PARTS_PER_SIZE_STEP)
+    )
+
+
+class ReportStoreError(DependencyUnavailableError):
+    """An S3 call failed (the multipart upload, if any, was aborted). Retrying the job rewrites the same key."""
+
+    def __init__(self, operation: str, bucket: str, key: str, code: str) -> None:
+        super().__init__("s3", operation, f"s3://{bucket}/{key}: {code}")
+        self.bucket = bucket
+        self.key = key
+        self.code = code
+
+
+class ObjectTooLargeError(KautoError):
+    """The output outgrew the part-size schedule (more than 10,000 parts); the upload was aborted."""
+
+
+class CheckpointError(KautoError):
+    """A checkpoint state cannot be resumed (malformed, or its upload/tail/parts no longer match).
+
+    Permanent for that state: restart the job from the beginning (it overwrites the same key).
+    """
+
+
+class WriterClosedError(KautoError):
+    """The writer was used after complete(), abort() or checkpoint()."""
+
+
+class S3KeyError(KautoError, ValueError):
+    """A key component is empty or unsafe (``/``, ``..``, control characters) or a key is malformed."""
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """A completed object. ``parts`` is 0 for a single PutObject; ``etag`` is S3's ETag (quoted)."""
+
+    bucket: str
+    key: str
+    bytes: int
+    rows: int
+    sha256: str
+    parts: int
+    etag: str
+
+    @property
+    def uri(self) -> str:
+        """``s3://bucket/key``."""
+        return f"s3://{self.bucket}/{self.key}"
+
+
+class ObjectWriter(Protocol):
+    """Port: a streaming writer for one object (:class:`S3MultipartWriter`, ``fakes.InMemoryObjectWriter``)."""
+
+    @property
+    def key(self) -> str:
+        """The object key."""
+        ...
+
+    @property
+    def bytes_written(self) -> int:
+        """Bytes accepted so far (including any resumed prefix)."""
+        ...
+
+    @property
+    def rows_written(self) -> int:
+        """Rows counted so far (including any resumed prefix)."""
+        ...
+
+    def write(self, data: bytes | str, *, rows: int = 0) -> None:
+        """Append ``data`` (``str`` is encoded as UTF-8) holding ``rows`` data rows."""
+        ...
+
+    def write_records(self, records: Iterable[bytes | str], *, with_header: bool) -> None:
+        """Append records, one row each; with ``with_header`` the first record is a header and not counted."""
+        ...
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Persist what is needed to continue elsewhere and close this writer; returns JSON-serializable state."""
+        ...
+
+    def complete(self) -> WriteResult:
+        """Finish the object."""
+        ...
+
+    def abort(self) -> None:
+        """Discard everything written (idempotent)."""
+        ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class ObjectStore(Protocol):
+    """Port: where reports and manifests go (:class:`S3ObjectStore`, ``fakes.InMemoryObjectStore``)."""
+
+    @property
+    def bucket(self) -> str:
+        """The bucket name (used in ``s3://`` links)."""
+        ...
+
+    def open_writer(self, key: str, *, content_type: str = CSV_CONTENT_TYPE) -> ObjectWriter:
+        """A new streaming writer for ``key``."""
+        ...
+
+    def resume_writer(self, state: Mapping[str, Any]) -> ObjectWriter:
+        """Continue a writer from :meth:`ObjectWriter.checkpoint` state."""
+        ...
+
+    def put_bytes(self, key: str, body: bytes, *, content_type: str) -> WriteResult:
+        """Write a small object in one call."""
+        ...
+
+
+class WriterBase(ABC):
+    """The record-level helpers and context-manager behaviour every :class:`ObjectWriter` shares.
+
+    Use as ``with store.open_writer(key) as writer: ...; result = writer.complete()``: leaving the block with an
+    exception aborts the upload; leaving it normally without ``complete()`` or ``checkpoint()`` aborts and raises.
+    """
+
+    @abstractmethod
+    def write(self, data: bytes | str, *, rows: int = 0) -> None:
+        """Append ``data`` holding ``rows`` data rows."""
+
+    @abstractmethod
+    def abort(self) -> None:
+        """Discard everything written; best effort and idempotent."""
+
+    @property
+    @abstractmethod
+    def is_open(self) -> bool:
+        """Whether the writer still accepts data."""
+
+    def write_records(self, records: Iterable[bytes | str], *, with_header: bool) -> None:
+        """Append each record as one row; with ``with_header`` the first record is written but not counted."""
+        iterator = iter(records)
+        if with_header:
+            header = next(iterator, None)
+            if header is None:
+                return
+            self.write(header)
+        for record in iterator:
+            self.write(record, rows=1)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self.is_open:
+            return
+        self.abort()
+        if exc_type is None:
+            raise WriterClosedError("writer left open: call complete() or checkpoint() before leaving the block")
+
+
+class S3MultipartWriter(WriterBase):
+    """Stream bytes to one S3 object. Create with :meth:`S3ObjectStore.open_writer` / :meth:`resume_writer`."""
+
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        key: str,
+        *,
+        content_type: str = CSV_CONTENT_TYPE,
+        base_part_size: int = DEFAULT_PART_SIZE,
+        checkpoint_prefix: str = CHECKPOINT_PREFIX,
+        writer_id: str | None = None,
+    ) -> None:
+        if not MIN_PART_SIZE <= base_part_size <= MAX_PART_SIZE:
+            raise ValueError(f"base_part_size must be within {MIN_PART_SIZE}..{MAX_PART_SIZE} bytes")
+        check_object_key(key, checkpoint_prefix)
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._key = key
+        self._content_type = content_type
+        self._base_part_size = base_part_size
+        self._checkpoint_prefix = checkpoint_prefix
+        self._writer_id = writer_id or uuid.uuid4().hex
+        # Grows up to the current part size as data arrives, then is overwritten in place for each further part.
+        self._buffer = bytearray()
+        self._filled = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict[str, Any]] = []
+        self._bytes = 0
+        self._rows = 0
+        self._hasher = hashlib.sha256()
+        self._hash_covers_all = True
+        self._resumed = False
+        self._status = "open"
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def bytes_written(self) -> int:
+        return self._bytes
+
+    @property
+    def rows_written(self) -> int:
+        return self._rows
+
+    @property
+    def is_open(self) -> bool:
+        return self._status == "open"
+
+    def write(self, data: bytes | str, *, rows: int = 0) -> None:
+        """Append ``data``; each time the buffer holds a full part it is uploaded (the first one starts the upload)."""
+        self._require_open()
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._bytes += len(payload)
+        self._rows += rows
+        view = memoryview(payload)
+        part_size = self._current_part_size()
+        while view:
+            taken = min(part_size - self._filled, len(view))
+            end = self._filled + taken
+            # In place where the buffer is already that long; grows it (up to one part) where it is not yet.
+            self._buffer[self._filled : end] = view[:taken]
+            self._filled = end
+            view = view[taken:]
+            if self._filled == part_size:
+                self._upload_buffer_as_part()
+                part_size = self._current_part_size()
+
+    def complete(self) -> WriteResult:
+        """Upload what is buffered and finish the object; returns its key, size, rows, SHA-256, parts and ETag."""
+        self._require_open()
+        try:
+            etag = self._put_single_object() if self._upload_id is None else self._complete_multipart_upload()
+            sha256 = self._hasher.hexdigest() if self._hash_covers_all else self._hash_stored_object(etag)
+        except Exception:
+            self.abort()
+            raise
+        self._status = "completed"
+        if self._resumed:
+            self._delete_checkpoint_objects()
+        return WriteResult(self._bucket, self._key, self._bytes, self._rows, sha256, len(self._parts), etag)
+
+    def checkpoint(self) -> dict[str, Any]:
+        """Store the buffered tail as a temporary object and return the state to resume from; closes this writer.
+
+        The state is small (about 1 KB) and JSON-serializable: put it in the continuation message.
+        """
+        self._require_open()
+        tail_key: str | None = None
+        tail = self._take_filled()
+        if tail:
+            tail_key = f"{self._checkpoint_prefix}{self._writer_id}/{len(self._parts) + 1:05d}-{self._bytes}.tail"
+            self._call("PutObject", self._s3.put_object, Bucket=self._bucket, Key=tail_key, Body=tail)
+        state = {
+            "version": CHECKPOINT_STATE_VERSION,
+            "bucket": self._bucket,
+            "key": self._key,
+            "writer_id": self._writer_id,
+            "content_type": self._content_type,
+            "base_part_size": self._base_part_size,
+            "checkpoint_prefix": self._checkpoint_prefix,
+            "upload_id": self._upload_id,
+            "part_count": len(self._parts),
+            "parts_digest": _parts_digest(self._parts),
+            "bytes": self._bytes,
+            "rows": self._rows,
+            "tail_key": tail_key,
+            "tail_bytes": len(tail),
+            "tail_sha256": hashlib.sha256(tail).hexdigest(),
+        }
+        self._status = "checkpointed"
+        self._release_buffer()
+        return state
+
+    def abort(self) -> None:
+        """Abort the multipart upload (if one is in progress) and drop checkpoint objects; idempotent.
+
+        Best effort: if S3 refuses, the failure is logged and the bucket's lifecycle rules remove the leftovers.
+        """
+        if self._status in ("aborted", "completed"):
+            return
+        self._status = "aborted"
+        self._release_buffer()
+        if self._upload_id is not None:
+            try:
+                self._call_raw(
+                    "AbortMultipartUpload",
+                    self._s3.abort_multipart_upload,
+                    Bucket=self._bucket,
+                    Key=self._key,
+                    UploadId=self._upload_id,
+                )
+            except ReportStoreError as error:
+                logger.warning("could not abort multipart upload", extra={"key": self._key, "code": error.code})
+        if self._resumed:
+            self._delete_checkpoint_objects()
+
+    @classmethod
+    def resume(
+        cls, s3_client: Any, state: Mapping[str, Any], *, expected_bucket: str | None = None
+    ) -> S3MultipartWriter:
+        """Rebuild a writer from :meth:`checkpoint` state: re-read the uploaded parts (ListParts, checked against the
+        state's digest) and the tail object, then continue writing where the previous run stopped.
+
+        Raises :class:`CheckpointError` when the state does not match what is in S3 (restart the job), or
+        :class:`ReportStoreError` when S3 could not be read (retry).
+        """
+        fields = _validated_state(state)
+        if expected_bucket is not None and fields["bucket"] != expected_bucket:
+            raise CheckpointError(f"checkpoint is for bucket {fields['bucket']!r}, not {expected_bucket!r}")
+        writer = cls(
+            s3_client,
+            fields["bucket"],
+            fields["key"],
+            content_type=fields["content_type"],
+            base_part_size=fields["base_part_size"],
+            checkpoint_prefix=fields["checkpoint_prefix"],
+            writer_id=fields["writer_id"],
+        )
+        writer._resumed = True
+        writer._bytes = fields["bytes"]
+        writer._rows = fields["rows"]
+        uploaded = 0
+        if fields["upload_id"] is not None:
+            writer._upload_id = fields["upload_id"]
+            writer._parts, uploaded = writer._list_uploaded_parts(fields["part_count"], fields["parts_digest"])
+            # The running hash of the uploaded parts is gone with the previous process: hash after completion.
+            writer._hash_covers_all = not writer._parts
+        elif fields["part_count"]:
+            raise CheckpointError("checkpoint lists parts but no upload id")
+        tail = writer._read_tail(fields)
+        if uploaded + len(tail) != writer._bytes:
+            raise CheckpointError("uploaded parts and tail do not add up to the checkpointed size")
+        writer._buffer = bytearray(tail)
+        writer._filled = len(tail)
+        return writer
+
+    def _current_part_size(self) -> int:
+        return part_size_for(min(len(self._parts) + 1, MAX_PARTS), self._base_part_size)
+
+    def _upload_buffer_as_part(self) -> None:
+        """Upload the buffer as the next part: a full one while writing, or the shorter last one on completion."""
+        if len(self._parts) >= MAX_PARTS:
+            self.abort()
+            raise ObjectTooLargeError(f"s3://{self._bucket}/{self._key} needs more than {MAX_PARTS} parts")
+        if self._upload_id is None:
+            response = self._call(
+                "CreateMultipartUpload",
+                self._s3.create_multipart_upload,
+                Bucket=self._bucket,
+                Key=self._key,
+                ContentType=self._content_type,
+            )
+            self._upload_id = str(response["UploadId"])
+        last_part = self._filled < self._current_part_size()
+        body = self._take_filled()
+        if self._hash_covers_all:
+            self._hasher.update(body)
+        number = len(self._parts) + 1
+        response = self._call(
+            "UploadPart",
+            self._s3.upload_part,
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=body,
+        )
+        self._parts.append({"PartNumber": number, "ETag": response["ETag"]})
+        if last_part:
+            self._release_buffer()
+        else:
+            self._filled = 0
+
+    def _put_single_object(self) -> str:
+        body = self._take_filled()
+        self._hasher.update(body)
+        response = self._call(
+            "PutObject",
+            self._s3.put_object,
+            Bucket=self._bucket,
+            Key=self._key,
+            Body=body,
+            ContentType=self._content_type,
+        )
+        return str(response["ETag"])
+
+    def _complete_multipart_upload(self) -> str:
+        if self._filled:
+            self._upload_buffer_as_part()
+        response = self._call(
+            "CompleteMultipartUpload",
+            self._s3.complete_multipart_upload,
+            Bucket=self._bucket,
+            Key=self._key,
+            UploadId=self._upload_id,
+            MultipartUpload={"Parts": self._parts},
+        )
+        # Completed: nothing is left to abort if hashing the stored object fails afterwards.
+        self._upload_id = None
+        return str(response["ETag"])
+
+    def _hash_stored_object(self, etag: str) -> str:
+        response = self._call("GetObject", self._s3.get_object, Bucket=self._bucket, Key=self._key, IfMatch=etag)
+        hasher = hashlib.sha256()
+        size = 0
+        for chunk in response["Body"].iter_chunks(_READ_CHUNK):
+            hasher.update(chunk)
+            size += len(chunk)
+        if size != self._bytes:
+            raise CheckpointError(f"s3://{self._bucket}/{self._key} holds {size} bytes, expected {self._bytes}")
+        return hasher.hexdigest()
+
+    def _list_uploaded_parts(self, part_count: int, digest: str) -> tuple[list[dict[str, Any]], int]:
+        parts: list[dict[str, Any]] = []
+        size = 0
+        marker = 0
+        while True:
+            page_start = {"PartNumberMarker": marker} if marker else {}
+            response = self._call(
+                "ListParts",
+                self._s3.list_parts,
+                reading_checkpoint=True,
+                Bucket=self._bucket,
+                Key=self._key,
+                UploadId=self._upload_id,
+                MaxParts=1000,
+                **page_start,
+            )
+            for part in response.get("Parts", []):
+                # Parts past the checkpoint come from a run that died later; they are re-uploaded identically.
+                if part["PartNumber"] <= part_count:
+                    parts.append({"PartNumber": part["PartNumber"], "ETag": part["ETag"]})
+                    size += int(part["Size"])
+            if not response.get("IsTruncated"):
+                break
+            marker = int(response["NextPartNumberMarker"])
+        if [part["PartNumber"] for part in parts] != list(range(1, part_count + 1)) or _parts_digest(parts) != digest:
+            raise CheckpointError(f"uploaded parts of s3://{self._bucket}/{self._key} do not match the checkpoint")
+        return parts, size
+
+    def _read_tail(self, fields: Mapping[str, Any]) -> bytes:
+        if fields["tail_key"] is None:
+            if fields["tail_bytes"]:
+                raise CheckpointError("checkpoint has tail bytes but no tail key")
+            return b""
+        response = self._call(
+            "GetObject", self._s3.get_object, reading_checkpoint=True, Bucket=self._bucket, Key=fields["tail_key"]
+        )
+        tail = response["Body"].read()
+        if len(tail) != fields["tail_bytes"] or hashlib.sha256(tail).hexdigest() != fields["tail_sha256"]:
+            raise CheckpointError("checkpoint tail object does not match the checkpoint")
+        if len(tail) >= self._current_part_size():
+            raise CheckpointError("checkpoint tail is larger than a part")
+        return bytes(tail)
+
+    def _delete_checkpoint_objects(self) -> None:
+        prefix = f"{self._checkpoint_prefix}{self._writer_id}/"
+        try:
+            paginator = self._s3.get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=self._bucket, Prefix=prefix):
+                keys = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if keys:
+                    self._s3.delete_objects(Bucket=self._bucket, Delete={"Objects": keys, "Quiet": True})
+        except (ClientError, BotoCoreError):
+            # Only temporary objects are left behind; the bucket's lifecycle rule on the prefix expires them.
+            logger.warning("could not delete checkpoint objects", extra={"prefix": prefix})
+
+    def _take_filled(self) -> bytearray:
+        """The filled part of the buffer, truncated in place (no copy)."""
+        if self._filled < len(self._buffer):
+            del self._buffer[self._filled :]
+        return self._buffer
+
+    def _release_buffer(self) -> None:
+        self._buffer = bytearray()
+        self._filled = 0
+
+    def _require_open(self) -> None:
+        if self._status != "open":
+            raise WriterClosedError(f"writer for s3://{self._bucket}/{self._key} is {self._status}")
+
+    def _call(self, operation: str, method: Any, *, reading_checkpoint: bool = False, **kwargs: Any) -> Any:
+        """Call S3 and raise a typed error on failure: aborting the upload, or, while resuming, reporting a
+        checkpoint whose upload or tail is gone as a :class:`CheckpointError`."""
+        try:
+            return self._call_raw(operation, method, **kwargs)
+        except ReportStoreError as error:
+            if not reading_checkpoint:
+                self.abort()
+            elif error.code in _NOT_FOUND_CODES:
+                raise CheckpointError(f"checkpoint of s3://{self._bucket}/{self._key} is gone ({error.code})") from (
+                    error
+                )
+            raise
+
+    def _call_raw(self, operation: str, method: Any, **kwargs: Any) -> Any:
+        try:
+            return method(**kwargs)
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+            raise ReportStoreError(operation, self._bucket, self._key, code) from error
+        except BotoCoreError as error:
+            raise ReportStoreError(operation, self._bucket, self._key, type(error).__name__) from error
+
+
+class S3ObjectStore:
+    """:class:`ObjectStore` over one bucket through an injected boto3 S3 client."""
+
+    def __init__(
+        self,
+        s3_client: Any,
+        bucket: str,
+        *,
+        base_part_size: int = DEFAULT_PART_SIZE,
+        checkpoint_prefix: str = CHECKPOINT_PREFIX,
+    ) -> None:
+        if not bucket:
+            raise ValueError("bucket is required")
+        self._s3 = s3_client
+        self._bucket = bucket
+        self._base_part_size = base_part_size
+        self._checkpoint_prefix = checkpoint_prefix
+
+    @property
+    def bucket(self) -> str:
+        return self._bucket
+
+    def open_writer(self, key: str, *, content_type: str = CSV_CONTENT_TYPE) -> S3MultipartWriter:
+        """A streaming writer for ``key`` (see :class:`S3MultipartWriter`)."""
+        return S3MultipartWriter(
+            self._s3,
+            self._bucket,
+            key,
+            content_type=content_type,
+            base_part_size=self._base_part_size,
+            checkpoint_prefix=self._checkpoint_prefix,
+        )
+
+    def resume_writer(self, state: Mapping[str, Any]) -> S3MultipartWriter:
+        """Continue a writer from checkpoint state (see :meth:`S3MultipartWriter.resume`)."""
+        return S3MultipartWriter.resume(self._s3, state, expected_bucket=self._bucket)
+
+    def put_bytes(self, key: str, body: bytes, *, content_type: str) -> WriteResult:
+        """Write a small object (e.g. a manifest) in one PutObject."""
+        with self.open_writer(key, content_type=content_type) as writer:
+            writer.write(body)
+            return writer.complete()
+
+
+def check_object_key(key: str, checkpoint_prefix: str = CHECKPOINT_PREFIX) -> None:
+    """Refuse keys S3 or our layout cannot take: empty, > 1024 bytes, leading ``/``, ``//``, ``.``/``..`` segments,
+    control characters, or under the checkpoint prefix."""
+    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise S3KeyError(f"object key must be 1..{MAX_KEY_BYTES} bytes")
+    if key.startswith("/") or "//" in key or any(segment in (".", "..") for segment in key.split("/")):
+        raise S3KeyError(f"object key {key!r} has an empty, '.' or '..' segment")
+    if _CONTROL.search(key):
+        raise S3KeyError("object key contains control characters")
+    if key.startswith(checkpoint_prefix):
+        raise S3KeyError(f"object key may not be under the checkpoint prefix {checkpoint_prefix!r}")
+
+
+def _parts_digest(parts: Iterable[Mapping[str, Any]]) -> str:
+    hasher = hashlib.sha256()
+    for part in parts:
+        hasher.update(f"{part['PartNumber']}:{part['ETag']}\n".encode())
+    return hasher.hexdigest()
+
+
+_STATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "version": int,
+    "bucket": str,
+    "key": str,
+    "writer_id": str,
+    "content_type": str,
+    "base_part_size": int,
+    "checkpoint_prefix": str,
+    "upload_id": (str, type(None)),
+    "part_count": int,
+    "parts_digest": str,
+    "bytes": int,
+    "rows": int,
+    "tail_key": (str, type(None)),
+    "tail_bytes": int,
+    "tail_sha256": str,
+}
+
+
+def _validated_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, expected in _STATE_FIELDS.items():
+        if name not in state or not isinstance(state[name], expected) or isinstance(state[name], bool):
+            raise CheckpointError(f"checkpoint state field {name!r} is missing or malformed")
+        fields[name] = state[name]
+    if fields["version"] != CHECKPOINT_STATE_VERSION:
+        raise CheckpointError(f"checkpoint state version {fields['version']} is not supported")
+    if not _WRITER_ID.fullmatch(fields["writer_id"]):
+        raise CheckpointError("checkpoint writer id is malformed")
+    tail_key = fields["tail_key"]
+    if tail_key is not None and not tail_key.startswith(f"{fields['checkpoint_prefix']}{fields['writer_id']}/"):
+        raise CheckpointError("checkpoint tail key is outside the checkpoint prefix")
+    if min(fields["part_count"], fields["bytes"], fields["rows"], fields["tail_bytes"]) < 0:
+        raise CheckpointError("checkpoint counters must not be negative")
+    return fields
+
+
+_WRITER_ID = re.compile(r"[0-9a-f]{32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+# --------------------------------------------------------------------------------------------------------- keys
+
+_SAFE_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
+_REPORT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+_ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
+
+
+def hive_value(value: str | int) -> str:
+    """A partition value safe inside ``name=value/`` of a Hive-style key.
+
+    Ids may not be empty or contain ``/``, ``\\``, ``..`` or control characters (:class:`S3KeyError`); any other
+    character outside ``[A-Za-z0-9_.-]`` (``=``, space, ``%``, ``:``...) is percent-encoded like Hive does, so
+    ``=`` can never split a partition.
+    """
+    text = str(value)
+    if not text or "/" in text or "\\" in text or ".." in text or text == "." or _CONTROL.search(text):
+        raise S3KeyError(f"unsafe key component {text!r}")
+    return "".join(
+        char if char in _SAFE_KEY_CHARACTERS else "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+        for char in text
+    )
+
+
+def iso_week(day: date) -> str:
+    """The ISO week of ``day`` as ``YYYY-Www`` (e.g. ``2025-W01``; ISO years start on the Monday of week 1)."""
+    iso_year, week, _ = day.isocalendar()
+    return f"{iso_year:04d}-W{week:02d}"
+
+
+def session_prefix(partner_id: int, session_day: date, room_entry_id: str, session_id: str) -> str:
+    """``sessions/partner_id=<pid>/date=<YYYY-MM-DD>/entry_id=<room>/session_id=<cue point>/``.
+
+    ``session_day`` is a date or a timezone-aware datetime (converted to its UTC date); naive datetimes are refused.
+    """
+    return (
+        f"sessions/partner_id={_partner(partner_id)}/date={_utc_day(session_day).isoformat()}"
+        f"/entry_id={hive_value(room_entry_id)}/session_id={hive_value(session_id)}/"
+    )
+
+
+def weekly_prefix(partner_id: int, week: str | date) -> str:
+    """``weekly/partner_id=<pid>/week=<YYYY-Www>/``; ``week`` is a ``YYYY-Www`` label or any day of that week."""
+    if isinstance(week, date):
+        label = iso_week(_utc_day(week))
+    else:
+        match = _ISO_WEEK.fullmatch(week)
+        if not match or not 1 <= int(match.group(2)) <= 53:
+            raise S3KeyError(f"week {week!r} is not an ISO week label like 2025-W01")
+        label = week
+    return f"weekly/partner_id={_partner(partner_id)}/week={label}/"
+
+
+def report_key(prefix: str, report: str) -> str:
+    """``<prefix><report>.csv``; ``report`` is a short lowercase name like ``room_data``."""
+    if not _REPORT_NAME.fullmatch(report):
+        raise S3KeyError(f"report name {report!r} must match {_REPORT_NAME.pattern}")
+    return f"{_prefix(prefix)}{report}.csv"
+
+
+def manifest_key(prefix: str) -> str:
+    """``<prefix>manifest.json``."""
+    return f"{_prefix(prefix)}manifest.json"
+
+
+def _prefix(prefix: str) -> str:
+    if not prefix.endswith("/"):
+        raise S3KeyError("prefix must end with '/'")
+    check_object_key(prefix.rstrip("/"))
+    return prefix
+
+
+def _partner(partner_id: int) -> str:
+    if isinstance(partner_id, bool) or not isinstance(partner_id, int) or partner_id <= 0:
+        raise S3KeyError("partner_id must be a positive integer")
+    return str(partner_id)
+
+
+def _utc_day(day: date) -> date:
+    if isinstance(day, datetime):
+        if day.tzinfo is None:
+            raise S3KeyError("datetime must be timezone-aware")
+        return day.astimezone(UTC).date()
+    return day
+
+
+# ----------------------------------------------------------------------------------------------------- manifest
+
+MANIFEST_VERSION = 1
+REDACTED = "[redacted]"
+_SECRET_PARAM = re.compile(r"(^ks$|secret|token|password|passwd|signature|authorization|credential|privilege)", re.I)
+# A KS v2 is "v2|..." base64-encoded: it always starts with "djJ8" (PROTOCOL.md §6.2).
+_KS_V2_PREFIX = "djJ8"
+
+
+@dataclass(frozen=True, slots=True)
+class SourceCall:
+    """The Kaltura call that produced a file, e.g. ``SourceCall("report", "getCsvFromStringParams", {"id": 6000})``.
+
+    Parameters whose name looks secret (``ks``, ``*secret*``, ``*token*``, ...) or whose value is a KS are replaced
+    by ``[redacted]`` when serialized, so a manifest never carries credentials.
+    """
+
+    service: str
+    action: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The redacted, JSON-ready form."""
+        return {"service": self.service, "action": self.action, "params": redact_params(self.params)}
+
+
+def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``params`` with secret-looking names or KS-looking values replaced by ``[redacted]``."""
+    redacted: dict[str, Any] = {}
+    for name, value in params.items():
+        if _SECRET_PARAM.search(str(name)) or (isinstance(value, str) and value.startswith(_KS_V2_PREFIX)):
+            redacted[str(name)] = REDACTED
+        elif isinstance(value, Mapping):
+            redacted[str(name)] = redact_params(value)
+        else:
+            redacted[str(name)] = value
+    return redacted
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestFile:
+    """One output file of a run."""
+
+    report: str
+    key: str
+    rows: int
+    columns: tuple[str, ...]
+    bytes: int
+    sha256: str
+    source: SourceCall
+    content_type: str = CSV_CONTENT_TYPE
+
+    @classmethod
+    def from_result(cls, report: str, result: WriteResult, columns: Iterable[str], source: SourceCall) -> ManifestFile:
+        """The entry for a completed write."""
+        return cls(report, result.key, result.rows, tuple(columns), result.bytes, result.sha256, source)
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON-ready entry."""
+        return {
+            "report": self.report,
+            "key": self.key,
+            "rows": self.rows,
+            "columns": list(self.columns),
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+            "content_type": self.content_type,
+            "source": self.source.to_json(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """``manifest.json`` of one run (a session pull or a weekly report set).
+
+    ``kind`` is ``session`` or ``weekly``; ``window_start``/``window_end`` are the report time window
+    (timezone-aware); ``scope`` holds the ids the run is about (e.g. ``{"entry_id": ..., "session_id": ...}``).
+    """
+
+    partner_id: int
+    kind: str
+    window_start: datetime
+    window_end: datetime
+    files: tuple[ManifestFile, ...]
+    generated_at: datetime
+    scope: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for moment in (self.window_start, self.window_end, self.generated_at):
+            if moment.tzinfo is None:
+                raise ValueError("manifest datetimes must be timezone-aware")
+        if self.window_end < self.window_start:
+            raise ValueError("window_end is before window_start")
+        object.__setattr__(self, "files", tuple(self.files))
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON document written to S3."""
+        return {
+            "manifest_version": MANIFEST_VERSION,
+            "partner_id": self.partner_id,
+            "kind": self.kind,
+            "scope": dict(self.scope),
+            "window": {
+                "start": _iso_utc(self.window_start),
+                "end": _iso_utc(self.window_end),
+                "start_unix": int(self.window_start.timestamp()),
+                "end_unix": int(self.window_end.timestamp()),
+            },
+            "generated_at": _iso_utc(self.generated_at),
+            "rows": sum(entry.rows for entry in self.files),
+            "bytes": sum(entry.bytes for entry in self.files),
+            "files": [entry.to_json() for entry in self.files],
+        }
+
+
+def write_manifest(store: ObjectStore, prefix: str, manifest: Manifest) -> WriteResult:
+    """Write ``<prefix>manifest.json`` (overwriting a previous run's). Write it last: it marks the run complete."""
+    body = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8")
+    return store.put_bytes(manifest_key(prefix), body, content_type=JSON_CONTENT_TYPE)
+
+
+def _iso_utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
