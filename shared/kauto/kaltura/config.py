@@ -107,15 +107,8 @@ class PartnerCredentials:
         if not service_url:
             raise KalturaConfigurationError(f"{where}.service_url: required")
         token_entry = entry.get("app_token")
-        app_token = None
-        if token_entry is not None:
-            if not isinstance(token_entry, Mapping):
-                raise KalturaConfigurationError(f"{where}.app_token: must be an object")
-            app_token = AppToken(
-                id=str(token_entry.get("id") or ""),
-                token=str(token_entry.get("token") or ""),
-                hash_type=str(token_entry.get("hash_type") or "SHA1"),
-            )
+        if token_entry is not None and not isinstance(token_entry, Mapping):
+            raise KalturaConfigurationError(f"{where}.app_token: must be an object")
         mode_value = text("session_mode", SessionMode.AUTO.value) or SessionMode.AUTO.value
         try:
             mode = SessionMode(mode_value)
@@ -123,6 +116,13 @@ class PartnerCredentials:
             allowed = [m.value for m in SessionMode]
             raise KalturaConfigurationError(f"{where}.session_mode: must be one of {allowed}") from None
         try:
+            app_token = None
+            if token_entry is not None:
+                app_token = AppToken(
+                    id=str(token_entry.get("id") or ""),
+                    token=str(token_entry.get("token") or ""),
+                    hash_type=str(token_entry.get("hash_type") or "SHA1"),
+                )
             return cls(
                 partner_id=partner_id,
                 service_url=service_url,
