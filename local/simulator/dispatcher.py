@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import http.client
 import ssl
 import threading
-import urllib.error
-import urllib.request
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -295,23 +294,39 @@ class Dispatcher:
             self._attempt(delivery)
         return delivery
 
+    def _post(self, delivery: Delivery) -> int:
+        """One POST with exactly Kaltura's headers (http.client keeps their case; urllib would rewrite it)."""
+        target = urlsplit(delivery.url)
+        connection: http.client.HTTPConnection
+        if target.scheme == "https":
+            connection = http.client.HTTPSConnection(
+                target.hostname or "", target.port, timeout=self.timeout, context=self._tls
+            )
+        else:
+            connection = http.client.HTTPConnection(target.hostname or "", target.port, timeout=self.timeout)
+        try:
+            path = (target.path or "/") + (f"?{target.query}" if target.query else "")
+            connection.putrequest("POST", path, skip_accept_encoding=True)
+            for name, value in delivery.headers.items():
+                connection.putheader(name, value)
+            connection.putheader("Content-Length", str(len(delivery.body)))
+            connection.endheaders(delivery.body)
+            response = connection.getresponse()
+            response.read()
+            return response.status
+        finally:
+            connection.close()
+
     def _attempt(self, delivery: Delivery) -> None:
         now = self._core.clock.now()
-        request = urllib.request.Request(delivery.url, data=delivery.body, headers=delivery.headers, method="POST")  # noqa: S310 - http(s) checked in send()
         status: int | None = None
         error: str | None = None
         try:
-            context = self._tls if delivery.url.startswith("https:") else None
-            with urllib.request.urlopen(request, timeout=self.timeout, context=context) as response:  # noqa: S310
-                response.read()
-                status = response.status
-        except urllib.error.HTTPError as exc:
-            status = exc.code
-        except (urllib.error.URLError, OSError) as exc:
+            status = self._post(delivery)
+        except (OSError, http.client.HTTPException) as exc:
             error = f"{type(exc).__name__}: {exc}"
         delivery.attempts.append(Attempt(len(delivery.attempts) + 1, now, status, error))
-        retrying = delivery.state == "retrying"
-        delivery.next_attempt_at = now + self.retry_interval if retrying else None
+        delivery.next_attempt_at = now + self.retry_interval if delivery.state == "retrying" else None
 
     def run_due(self, now: int) -> None:
         """Retry every delivery whose next attempt is due (registered as a clock listener)."""
