@@ -157,6 +157,7 @@ class _Node:
     window: ReportFilter
     page_index: int
     future: Future[_Page] | None = None
+    parent_total: int | None = None  # for probes of split windows: the row count of the window they came from
 
 
 class _TablePager:
@@ -187,6 +188,8 @@ class _TablePager:
         self._concurrency = concurrency
         self._split = split
         self._max_ahead = _AHEAD_FACTOR * concurrency
+        # Splitting a sane report needs about total / 9,000 windows; far more means it is not partitioned by time.
+        self._windows_left = 8 * math.ceil(first.total_count / MAX_TABLE_ROWS) + 64
         self.header = first.header
         done: Future[_Page] = Future()
         done.set_result(first)
@@ -245,15 +248,20 @@ class _TablePager:
         for node in speculative:
             if node.future is not None:
                 node.future.cancel()
-        pieces = self._pieces(probe.window, page.total_count)
+        pieces = self._pieces(probe, page.total_count)
         # Fetch each part's pages along with its probe, guessing rows spread evenly: waiting for every part's
         # count first would add a round trip. A wrong guess costs a short or cancelled request, never a row.
         guess = min(window_pages, math.ceil(page.total_count / len(pieces) / size))
-        return [node for piece in pieces for node in (_Node(piece, 0), *(_Node(piece, i) for i in range(2, guess + 1)))]
+        total = page.total_count
+        return [
+            node
+            for piece in pieces
+            for node in (_Node(piece, 0, parent_total=total), *(_Node(piece, i) for i in range(2, guess + 1)))
+        ]
 
-    def _pieces(self, window: ReportFilter, total: int) -> list[ReportFilter]:
-        span = window.to_date - window.from_date
-        if not self._split or span < 2:
+    def _pieces(self, probe: _Node, total: int) -> list[ReportFilter]:
+        window = probe.window
+        if not self._split or window.to_date - window.from_date < 2:
             raise KalturaResultLimitError(
                 "RESULT_LIMIT_EXCEEDED",
                 f"report.getTable: {total} rows in a window that cannot be split further "
@@ -261,6 +269,13 @@ class _TablePager:
             )
         halvings = max(1, math.ceil(math.log2(total / (MAX_TABLE_ROWS * _SPLIT_FILL))))
         points = _split_points(window, 2**halvings)
+        self._windows_left -= len(points) - 1
+        if self._windows_left < 0 or (probe.parent_total is not None and total >= probe.parent_total):
+            # A part as large as the whole (or endless splitting): the rows are not spread over time.
+            raise KalturaResultLimitError(
+                "RESULT_LIMIT_EXCEEDED",
+                f"report.getTable: more than {MAX_TABLE_ROWS} rows and splitting the dates does not reduce them",
+            )
         return [window.with_window(a, b) for a, b in itertools.pairwise(points)]
 
     def _after_page(self, consumed: _Node, page: _Page) -> None:

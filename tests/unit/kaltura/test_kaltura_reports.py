@@ -199,6 +199,27 @@ def test_a_window_that_cannot_be_split_is_a_result_limit_error(
         list(make_client().reports.table(38, ReportFilter(from_date=START, to_date=START + 1)))
 
 
+@pytest.mark.parametrize(
+    "total_of",
+    [
+        lambda low, high: 100_000,  # every window claims all rows (a report not partitioned by time)
+        lambda low, high: 12_001 + (high - low) // 1000,  # splitting shrinks the count by a trickle only
+    ],
+)
+def test_splitting_that_does_not_reduce_the_rows_stops_quickly(
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, total_of: Callable[[int, int], int]
+) -> None:
+    def handler(request: Recorded) -> Any:
+        low, high = int(request.form["reportInputFilter[fromDate]"]), int(request.form["reportInputFilter[toDate]"])
+        data = "".join(f"{low}|n|1;" for _ in range(int(request.form["pager[pageSize]"])))
+        return {"header": ReportServer.HEADER, "data": data, "totalCount": total_of(low, high)}
+
+    fake_kaltura.route("report", "getTable", handler)
+    with pytest.raises(KalturaResultLimitError, match="does not reduce"):
+        list(make_client().reports.table(38, WEEK))
+    assert len(fake_kaltura.requests) < 200
+
+
 def test_pages_are_fetched_concurrently_up_to_the_configured_bound(
     make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura
 ) -> None:
