@@ -1,16 +1,14 @@
 """Partner credentials and client settings, validated once with errors that name the setting.
 
-Credentials come from the partner secret JSON (team brief, "Shared decisions"); callers build
-:class:`PartnerCredentials` from it with :meth:`PartnerCredentials.from_secret`. Secrets never appear in reprs.
+Callers build :class:`PartnerCredentials` from the partner secret (team brief, "Shared decisions"; parsed by
+``kauto.config``). Secrets never appear in reprs.
 """
 
 from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from kauto.kaltura.errors import KalturaConfigurationError
 from kauto.kaltura.ks import APP_TOKEN_HASH_TYPES
@@ -39,10 +37,10 @@ class AppToken:
 
     def __post_init__(self) -> None:
         if not self.id or not self.token:
-            raise KalturaConfigurationError("app_token: id and token are required")
+            raise KalturaConfigurationError("app_token", "id and token are required")
         hash_type = self.hash_type.upper()
         if hash_type not in APP_TOKEN_HASH_TYPES:
-            raise KalturaConfigurationError(f"app_token.hash_type: must be one of {sorted(APP_TOKEN_HASH_TYPES)}")
+            raise KalturaConfigurationError("app_token.hash_type", f"must be one of {sorted(APP_TOKEN_HASH_TYPES)}")
         object.__setattr__(self, "hash_type", hash_type)
 
 
@@ -61,24 +59,23 @@ class PartnerCredentials:
 
     def __post_init__(self) -> None:
         if not isinstance(self.partner_id, int) or isinstance(self.partner_id, bool) or self.partner_id <= 0:
-            raise KalturaConfigurationError("partner_id: must be a positive integer")
+            raise KalturaConfigurationError("partner_id", "must be a positive integer")
         object.__setattr__(self, "service_url", check_base_url(self.service_url, "service_url"))
         if self.reports_service_url is not None:
             url = check_base_url(self.reports_service_url, "reports_service_url")
             host = origin_of(url).host
             if not (_REPORTS_HOST.fullmatch(host) or host in LOOPBACK_HOSTS):
                 raise KalturaConfigurationError(
-                    "reports_service_url: host must be reports.<region>.ovp.kaltura.com "
-                    "(or loopback for the local stack)"
+                    "reports_service_url", "host must be reports.<region>.ovp.kaltura.com (or loopback, locally)"
                 )
             object.__setattr__(self, "reports_service_url", url)
         mode = self.session_mode
         if mode is SessionMode.APP_TOKEN and self.app_token is None:
-            raise KalturaConfigurationError("app_token: required when session_mode is 'app_token'")
+            raise KalturaConfigurationError("app_token", "required when session_mode is 'app_token'")
         if mode in (SessionMode.LOCAL, SessionMode.SESSION_START) and not self.admin_secret:
-            raise KalturaConfigurationError(f"admin_secret: required when session_mode is {mode.value!r}")
+            raise KalturaConfigurationError("admin_secret", f"required when session_mode is {mode.value!r}")
         if mode is SessionMode.AUTO and not (self.admin_secret or self.app_token):
-            raise KalturaConfigurationError("admin_secret: required when no app_token is configured")
+            raise KalturaConfigurationError("admin_secret", "required when no app_token is configured")
 
     @property
     def effective_session_mode(self) -> SessionMode:
@@ -86,55 +83,6 @@ class PartnerCredentials:
         if self.session_mode is SessionMode.AUTO:
             return SessionMode.APP_TOKEN if self.app_token else SessionMode.LOCAL
         return self.session_mode
-
-    @classmethod
-    def from_secret(cls, partner_id: int, entry: Mapping[str, Any]) -> PartnerCredentials:
-        """Build credentials from one ``partners.<pid>`` object of the partner secret JSON.
-
-        Keys used: ``service_url`` (required), ``admin_secret``, ``app_token`` {id, token, hash_type},
-        ``session_user_id``, ``session_privileges``, and optionally ``session_mode`` and ``reports_service_url``.
-        Other keys (webhook settings) are ignored here.
-        """
-        where = f"partners.{partner_id}"
-
-        def text(key: str, default: str | None = None) -> str | None:
-            value = entry.get(key, default)
-            if value is not None and not isinstance(value, str):
-                raise KalturaConfigurationError(f"{where}.{key}: must be a string")
-            return value
-
-        service_url = text("service_url")
-        if not service_url:
-            raise KalturaConfigurationError(f"{where}.service_url: required")
-        token_entry = entry.get("app_token")
-        if token_entry is not None and not isinstance(token_entry, Mapping):
-            raise KalturaConfigurationError(f"{where}.app_token: must be an object")
-        mode_value = text("session_mode", SessionMode.AUTO.value) or SessionMode.AUTO.value
-        try:
-            mode = SessionMode(mode_value)
-        except ValueError:
-            allowed = [m.value for m in SessionMode]
-            raise KalturaConfigurationError(f"{where}.session_mode: must be one of {allowed}") from None
-        try:
-            app_token = None
-            if token_entry is not None:
-                app_token = AppToken(
-                    id=str(token_entry.get("id") or ""),
-                    token=str(token_entry.get("token") or ""),
-                    hash_type=str(token_entry.get("hash_type") or "SHA1"),
-                )
-            return cls(
-                partner_id=partner_id,
-                service_url=service_url,
-                admin_secret=text("admin_secret"),
-                app_token=app_token,
-                session_user_id=text("session_user_id", "kaltura-automations") or "",
-                session_privileges=text("session_privileges", "") or "",
-                session_mode=mode,
-                reports_service_url=text("reports_service_url"),
-            )
-        except KalturaConfigurationError as exc:
-            raise KalturaConfigurationError(f"{where}.{exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,15 +122,15 @@ class ClientSettings:
         }
         for name, value in positive.items():
             if value <= 0:
-                raise KalturaConfigurationError(f"{name}: must be positive")
+                raise KalturaConfigurationError(name, "must be positive")
         if self.backoff_base < 0 or self.backoff_max < self.backoff_base:
-            raise KalturaConfigurationError("backoff_base/backoff_max: need 0 <= backoff_base <= backoff_max")
+            raise KalturaConfigurationError("backoff_base/backoff_max", "need 0 <= backoff_base <= backoff_max")
         if self.pool_size < self.report_concurrency:
-            raise KalturaConfigurationError("pool_size: must be >= report_concurrency")
+            raise KalturaConfigurationError("pool_size", "must be >= report_concurrency")
         if self.report_page_size > 12_000:
-            raise KalturaConfigurationError("report_page_size: at most 12000 (PROTOCOL.md §7.1)")
+            raise KalturaConfigurationError("report_page_size", "at most 12000 (PROTOCOL.md §7.1)")
         if not 0 < self.ks_refresh_fraction < 1:
-            raise KalturaConfigurationError("ks_refresh_fraction: must be between 0 and 1")
+            raise KalturaConfigurationError("ks_refresh_fraction", "must be between 0 and 1")
         if self.max_redirects < 0:
-            raise KalturaConfigurationError("max_redirects: must be >= 0")
+            raise KalturaConfigurationError("max_redirects", "must be >= 0")
         object.__setattr__(self, "download_hosts", tuple(h.lower().rstrip(".") for h in self.download_hosts))

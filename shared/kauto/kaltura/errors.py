@@ -18,6 +18,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
 
+from kauto.errors import ConfigError, KautoError
+
 REDACTED = "[REDACTED]"
 
 # A v2 KS always starts with base64("v2|") == "djJ8" (PROTOCOL.md §6.2); long base64/hex runs containing a digit are
@@ -49,7 +51,7 @@ class Disposition(enum.Enum):
     ALREADY_DONE = "already_done"
 
 
-class KalturaError(Exception):
+class KalturaError(KautoError):
     """Base class of every error raised by ``kauto.kaltura``."""
 
     default_disposition: ClassVar[Disposition] = Disposition.PERMANENT
@@ -64,8 +66,12 @@ class KalturaError(Exception):
         return self.disposition in (Disposition.RETRYABLE, Disposition.RETRY_LATER)
 
 
-class KalturaConfigurationError(KalturaError, ValueError):
-    """Credentials or client settings are invalid; the message names the setting."""
+class KalturaConfigurationError(KalturaError, ConfigError):
+    """Credentials or client settings are invalid; ``setting`` names the setting (never its value)."""
+
+    def __init__(self, setting: str, problem: str) -> None:
+        ConfigError.__init__(self, setting, problem)
+        self.disposition = Disposition.PERMANENT
 
 
 class KalturaTransportError(KalturaError):

@@ -111,7 +111,7 @@ class ReportsMicroservice:
         """The configured base URL (validated as https + reports host, or loopback, by the credentials)."""
         url = self._client.credentials.reports_service_url
         if url is None:
-            raise KalturaConfigurationError("reports_service_url: not configured for this partner")
+            raise KalturaConfigurationError("reports_service_url", "not configured for this partner")
         return url
 
     def _authorized(self, operation: Callable[[dict[str, str]], T]) -> T:

@@ -100,7 +100,7 @@ class SessionManager:
     def _build_local_session(self, now: float) -> CachedSession:
         creds = self._credentials
         if not creds.admin_secret:
-            raise KalturaConfigurationError("admin_secret: required to build a KS locally")
+            raise KalturaConfigurationError("admin_secret", "required to build a KS locally")
         expiry = int(now) + self._settings.ks_ttl_seconds
         ks = build_ks_v2(
             creds.admin_secret,
@@ -135,7 +135,7 @@ class SessionManager:
         creds = self._credentials
         token = creds.app_token
         if token is None:
-            raise KalturaConfigurationError("app_token: required for an app token session")
+            raise KalturaConfigurationError("app_token", "required for an app token session")
         ttl = self._settings.ks_ttl_seconds
         widget = self._transport.request_json(
             api_url(creds.service_url, "session", "startWidgetSession"),

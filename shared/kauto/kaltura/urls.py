@@ -67,15 +67,15 @@ def check_base_url(url: str, setting: str) -> str:
     try:
         origin, has_userinfo = _split(url)
     except ValueError as exc:
-        raise KalturaConfigurationError(f"{setting}: {exc}") from None
+        raise KalturaConfigurationError(setting, str(exc)) from None
     parts = urlsplit(url)
     if has_userinfo or parts.query or parts.fragment or parts.path not in ("", "/"):
-        raise KalturaConfigurationError(f"{setting}: must be scheme://host[:port] with no path, query or credentials")
+        raise KalturaConfigurationError(setting, "must be scheme://host[:port] with no path, query or credentials")
     if origin.host not in LOOPBACK_HOSTS:
         if origin.scheme != "https":
-            raise KalturaConfigurationError(f"{setting}: must use https (plain http only for loopback)")
+            raise KalturaConfigurationError(setting, "must use https (plain http only for loopback)")
         if _is_ip_literal(origin.host):
-            raise KalturaConfigurationError(f"{setting}: must name a host, not an IP address")
+            raise KalturaConfigurationError(setting, "must name a host, not an IP address")
     return url.rstrip("/")
 
 

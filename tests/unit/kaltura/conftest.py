@@ -63,6 +63,7 @@ def loopback() -> Iterator[LoopbackServer]:
     server = LoopbackServer()
     yield server
     server.close()
+    assert server.errors == [], "the loopback handler failed"
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import io
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -181,8 +182,17 @@ class LoopbackServer:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        self._httpd.daemon_threads = True
+        class _Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: Any, client_address: Any) -> None:
+                # A client that stops reading (size cap, refused redirect) is expected; anything else is kept.
+                error = sys.exc_info()[1]
+                if not isinstance(error, (BrokenPipeError, ConnectionResetError)):
+                    server.errors.append(error)
+
+        self.errors: list[BaseException | None] = []
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.01,), daemon=True)
