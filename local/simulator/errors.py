@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .serialize import kaltura_object
-
 # Core (srv api_v3/lib/KalturaErrors.php) - wording follows the constants where PROTOCOL quotes them.
 INVALID_KS = 'INVALID_KS;KSID,ERR_CODE,ERR_DESC;Invalid KS "@KSID@", Error "@ERR_CODE@,@ERR_DESC@"'
 MISSING_KS = "MISSING_KS;;Missing KS, session not established"
@@ -23,7 +21,6 @@ ACTION_BLOCKED = "ACTION_BLOCKED;ACTION_NAME,SERVICE_NAME;Action [@ACTION_NAME@]
 INTERNAL_SERVERL_ERROR = "INTERNAL_SERVERL_ERROR;;Internal server error occurred"
 START_SESSION_ERROR = "START_SESSION_ERROR;PARTNER_ID;Error while starting session for partner [@PARTNER_ID@]"
 INVALID_WIDGET_ID = 'INVALID_WIDGET_ID;WIDGET_ID;Invalid widget id "@WIDGET_ID@"'
-INVALID_PARTNER_ID = "INVALID_PARTNER_ID;PARTNER_ID;Invalid partner id [@PARTNER_ID@]"
 ENTRY_ID_NOT_FOUND = 'ENTRY_ID_NOT_FOUND;ENTRY_ID;Entry id "@ENTRY_ID@" not found'
 QUERY_EXCEEDED_MAX_MATCHES_ALLOWED = (
     "QUERY_EXCEEDED_MAX_MATCHES_ALLOWED;;Unable to generate list. max matches value was reached"
@@ -94,13 +91,3 @@ class ApiError(Exception):
 def invalid_ks(reason: str) -> ApiError:
     """``INVALID_KS`` with the reason (or the unparsable KS itself) in the KSID slot, like the expired sample."""
     return ApiError(INVALID_KS, reason, "-1", "INVALID_STR")
-
-
-def error_object(template: str, *values: object) -> dict[str, Any]:
-    """Serialisable error object for ``template`` (handy for multirequest assertions and dispatcher payloads)."""
-    return ApiError(template, *values).to_api()
-
-
-def api_exception_object(code: str, message: str, args: dict[str, str]) -> dict[str, Any]:
-    """An arbitrary ``KalturaAPIException`` object (used by fault injection)."""
-    return kaltura_object("KalturaAPIException", {"code": code, "message": message}) | {"args": args}

@@ -77,11 +77,6 @@ def parse_privileges(privileges: str) -> list[tuple[str, str]]:
     return fields
 
 
-def format_privileges(privileges: Sequence[tuple[str, str]]) -> str:
-    """Inverse of :func:`parse_privileges` (``all=*`` stays ``all:*``, which Kaltura treats the same as ``*``)."""
-    return ",".join(f"{name}:{value}" if value else name for name, value in privileges)
-
-
 def _aes_key(admin_secret: str) -> bytes:
     return hashlib.sha1(admin_secret.encode()).digest()[:16]  # noqa: S324 - fixed by the KS v2 format
 

@@ -18,7 +18,7 @@ SECRET_PARAMS = frozenset({"ks", "secret", "tokenhash", "token", "password", "ad
 def nest(pairs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """Turn flat keys ``a[b][c]`` / ``a:b:c`` (both forms appear in Kaltura clients) into nested dicts.
 
-    Later keys win, as in PHP's ``$_POST``; ``obj[field]=__null`` is kept as the literal string (rarely used).
+    Later keys win, as in PHP's ``$_POST``. Multirequest keys ``1:service`` nest the same way (``{"1": {...}}``).
     """
     root: dict[str, Any] = {}
     for key, value in pairs:
@@ -95,10 +95,6 @@ class Params:
 
     def _name(self, name: str) -> str:
         return f"{self._prefix}{name}"
-
-    def has(self, name: str) -> bool:
-        """True when ``name`` was sent (even empty)."""
-        return self._values.get(name) is not None
 
     def get_str(self, name: str, default: str | None = None) -> str | None:
         """String value, ``default`` when absent."""

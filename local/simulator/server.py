@@ -17,7 +17,7 @@ import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -49,6 +49,19 @@ class Outcome:
     status: int
     headers: dict[str, str]
     body: bytes | Iterable[bytes]
+
+
+@dataclass(slots=True)
+class Route:
+    """Where a request goes. ``kind`` is ``call``, ``multirequest``, ``microservice`` or ``not_found``;
+    ``key`` is what fault rules match (``service/action``, ``multirequest``, ``microservice/<action>``)."""
+
+    kind: str
+    key: str
+    path: str
+    service: str = ""
+    action: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
 
 def _resolve_path(value: Any, path: str | None) -> Any:
@@ -119,9 +132,8 @@ class SimulatorApp:
             for rule in fired:
                 if rule.kind is FaultKind.ACTION_BLOCKED:
                     raise ApiError(errors.ACTION_BLOCKED, action, service)
-            ks = self._session(
-                ctx, spec.auth, ks_string, params, expired=any(rule.kind is FaultKind.EXPIRED_KS for rule in fired)
-            )
+            expired = any(rule.kind is FaultKind.EXPIRED_KS for rule in fired)
+            ks = self._session(ctx, spec.auth, ks_string, expired=expired)
             ctx.ks, ctx.ks_string = ks, ks_string
             with self.core.state.lock:
                 result = spec.handler(ctx, Params(params))
@@ -135,8 +147,8 @@ class SimulatorApp:
             error = ApiError(errors.INTERNAL_SERVERL_ERROR)
             result, error_code = error.to_api(), error.code
         partner_id = ctx.partner_id
-        if partner_id is None:
-            partner_id = Params(params).get_int("partnerId") if str(params.get("partnerId", "")).isdigit() else None
+        if partner_id is None and str(params.get("partnerId", "")).isdigit():
+            partner_id = int(params["partnerId"])
         self.calls.append(
             CallRecord(
                 service=service,
@@ -151,9 +163,8 @@ class SimulatorApp:
         )
         return result, ctx.events if error_code is None else []
 
-    def _session(
-        self, ctx: CallContext, auth: Auth, ks_string: str | None, params: dict[str, Any], *, expired: bool
-    ) -> KsInfo | None:
+    def _session(self, ctx: CallContext, auth: Auth, ks_string: str | None, *, expired: bool) -> KsInfo | None:
+        """The call's session as its action requires (§5.2: MISSING_KS, INVALID_KS, SERVICE_FORBIDDEN)."""
         if auth is Auth.NONE:
             return None
         if ks_string is None:
@@ -183,54 +194,50 @@ class SimulatorApp:
 
     # ---- HTTP -------------------------------------------------------------------------------------------------
 
-    def route(self, method: str, target: str, headers: Any, body: bytes) -> tuple[str, str, Any]:
-        """Split a request into (route key, path, work) where work is resolved by :meth:`execute`."""
+    def route(self, method: str, target: str, headers: Any, body: bytes) -> Route:
+        """Where the request goes, with its merged parameters (query < path params < body)."""
         split = urlsplit(target)
         path = split.path
-        query = parse_qsl(split.query, keep_blank_values=True)
         if path in (microservice.GENERATE_PATH, microservice.SERVE_PATH):
             action = "generate" if path == microservice.GENERATE_PATH else "serve"
-            return f"microservice/{action}", path, ("microservice", path)
+            return Route("microservice", f"microservice/{action}", path, "microservice", action)
         segments = [segment for segment in path.split("/") if segment]
         if not segments or segments[0] != "api_v3":
-            return "unknown", path, ("not_found", path)
+            return Route("not_found", "", path)
         segments = segments[1:]
         if segments and segments[0] == "index.php":
             segments = segments[1:]
         service = action = ""
-        path_pairs: list[tuple[str, str]] = []
+        pairs = parse_qsl(split.query, keep_blank_values=True)
         if len(segments) >= 2 and segments[0] == "service":
             service = segments[1]
             rest = segments[2:]
             if len(rest) >= 2 and rest[0] == "action":
                 action = rest[1]
                 rest = rest[2:]
-            path_pairs = parse_path_params(rest)
-        pairs = list(query) + path_pairs
-        if method == "POST":
-            content_type = (headers.get("Content-Type") or "").strip()
+            pairs += parse_path_params(rest)
+        content_type = (headers.get("Content-Type") or "").strip().lower()
+        if method != "POST":
+            params = nest(pairs)
+        elif content_type == "application/json":
             # §5: JSON only for exactly application/json; anything else falls back to PHP's $_POST (forms only).
-            if content_type.lower() == "application/json":
-                params = merge(nest(pairs), parse_json_body(body))
-            elif content_type.lower().startswith("application/x-www-form-urlencoded"):
-                params = nest(pairs + parse_form(body))
-            else:
-                params = nest(pairs)
+            params = merge(nest(pairs), parse_json_body(body))
+        elif content_type.startswith("application/x-www-form-urlencoded"):
+            params = nest(pairs + parse_form(body))
         else:
             params = nest(pairs)
         service = service or str(params.pop("service", ""))
         action = action or str(params.pop("action", ""))
         if service.lower() == "multirequest":
-            return "multirequest", path, ("multirequest", params)
-        return f"{service}/{action}", path, ("call", service, action, params)
+            return Route("multirequest", "multirequest", path, "multirequest", "null", params)
+        return Route("call", f"{service}/{action}", path, service, action, params)
 
-    def execute(self, work: Any, headers: Any, body: bytes) -> tuple[Outcome, list[SimEvent]]:
-        """Run the routed work and serialise its result."""
-        kind = work[0]
-        if kind == "not_found":
+    def execute(self, route: Route, headers: Any, body: bytes) -> tuple[Outcome, list[SimEvent]]:
+        """Run the routed request and serialise its result."""
+        if route.kind == "not_found":
             return Outcome(404, {"Content-Type": "text/plain"}, b"Not Found"), []
-        if kind == "microservice":
-            response = microservice.handle(self.core, work[1], headers.get("Authorization"), body)
+        if route.kind == "microservice":
+            response = microservice.handle(self.core, route.path, headers.get("Authorization"), body)
             self.calls.append(
                 CallRecord(
                     service="microservice",
@@ -242,30 +249,28 @@ class SimulatorApp:
                 )
             )
             return Outcome(response.status, {"Content-Type": response.content_type}, response.body), []
-        params = work[-1]
         started = time.perf_counter()
         result: Any
-        if kind == "multirequest":
-            result, events = self.run_multirequest(params)
+        if route.kind == "multirequest":
+            result, events = self.run_multirequest(route.params)
         else:
-            result, events = self.run_call(work[1], work[2], params)
+            result, events = self.run_call(route.service, route.action, route.params)
         if isinstance(result, RawResponse):
             return Outcome(result.status, dict(result.headers), result.body), events
         extra: dict[str, str] = {}
         if is_api_exception(result) and result.get("code") == "SERVICE_FORBIDDEN":
             extra["X-Kaltura"] = "error-SERVICE_FORBIDDEN"
-        if str(params.get("format", "")) == "1":
+        if str(route.params.get("format", "")) == "1":
             return Outcome(200, {"Content-Type": "application/json", **extra}, kaltura_json(result)), events
         xml = kaltura_xml_response(result, time.perf_counter() - started)
         return Outcome(200, {"Content-Type": "text/xml", **extra}, xml), events
 
-    def record_unexecuted(self, route_key: str, rules: list[FaultRule]) -> None:
+    def record_unexecuted(self, route: Route, rules: list[FaultRule]) -> None:
         """Log a request a transport fault answered before it ran."""
-        service, _, action = route_key.partition("/")
         self.calls.append(
             CallRecord(
-                service=service,
-                action=action,
+                service=route.service,
+                action=route.action,
                 partner_id=None,
                 params={},
                 error_code=None,
@@ -336,20 +341,20 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         try:
-            route_key, path, work = app.route(method, self.path, self.headers, body)
+            route = app.route(method, self.path, self.headers, body)
         except ApiError as exc:
             self._send(Outcome(200, {"Content-Type": "application/json"}, kaltura_json(exc.to_api())))
             return
-        rules = app.faults.draw(TRANSPORT_KINDS, route_key, path)
+        rules = app.faults.draw(TRANSPORT_KINDS, route.key, route.path)
         delay = sum(rule.latency_ms for rule in rules if rule.kind is FaultKind.LATENCY)
         if delay and app.stopping.wait(delay / 1000):
             return
         terminal = next((rule for rule in rules if rule.kind is not FaultKind.LATENCY), None)
         if terminal is not None and terminal.kind is not FaultKind.TRUNCATED_BODY and terminal.when == "before":
-            app.record_unexecuted(route_key, rules)
+            app.record_unexecuted(route, rules)
             self._apply_terminal(terminal)
             return
-        outcome, events = app.execute(work, self.headers, body)
+        outcome, events = app.execute(route, self.headers, body)
         try:
             if terminal is None:
                 self._send(outcome)

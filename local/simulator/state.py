@@ -11,12 +11,8 @@ from typing import Any
 from .serialize import kaltura_object
 
 # KalturaEntryStatus (PROTOCOL §3.5)
-ENTRY_ERROR_CONVERTING = -1
-ENTRY_IMPORT = 0
-ENTRY_PRECONVERT = 1
 ENTRY_READY = 2
 ENTRY_DELETED = 3
-ENTRY_PENDING = 4
 ENTRY_NO_CONTENT = 7
 
 # KalturaEntryType: core ints, plugin types as strings (§1.3)

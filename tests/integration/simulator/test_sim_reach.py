@@ -184,16 +184,23 @@ def test_order_validation_errors(sim: KalturaSimulator, api: Api, admin_ks: str,
     ready = sim.add_entry(PARTNER_ID, name="Ready")
     no_default = sim.add_catalog_item(PARTNER_ID, name="No default profile")
     foreign_item = sim.add_catalog_item(99, name="Other partner")
+    shared_item = sim.add_catalog_item(99, name="Shared with us")
+    sim.enable_catalog_item(shared_item.id, PARTNER_ID)
 
     assert _order(api, admin_ks, "1_missing", item_id)["args"] == {"ENTRY_ID": "1_missing"}
     not_ready = _order(api, admin_ks, converting.id, item_id)
     assert (not_ready["code"], not_ready["args"]) == ("ENTRY_NOT_READY", {"STATUS": "1"})
     assert _order(api, admin_ks, ready.id, 1)["code"] == "CATALOG_ITEM_NOT_FOUND"
     assert _order(api, admin_ks, ready.id, foreign_item.id)["code"] == "CATALOG_ITEM_NOT_ENABLED_FOR_ACCOUNT"
+    assert _order(api, admin_ks, ready.id, shared_item.id, reachProfileId=_profile_id(api, admin_ks))["status"] == 1
     assert _order(api, admin_ks, ready.id, no_default.id)["code"] == "PROPERTY_VALIDATION_CANNOT_BE_NULL"
     assert _order(api, admin_ks, ready.id, item_id, reachProfileId=42)["code"] == "REACH_PROFILE_NOT_FOUND"
     assert _order(api, admin_ks, ready.id, item_id, partnerData="{oops")["code"] == "PARTNER_DATA_NOT_VALID_JSON_STRING"
     assert api.call("reach_entryVendorTask", "get", ks=admin_ks, id=1)["code"] == "ENTRY_VENDOR_TASK_NOT_FOUND"
+
+
+def _profile_id(api: Api, ks: str) -> int:
+    return api.call("reach_reachProfile", "list", ks=ks)["objects"][0]["id"]
 
 
 def test_reach_needs_the_plugin(sim: KalturaSimulator, api: Api) -> None:

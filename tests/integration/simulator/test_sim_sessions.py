@@ -6,7 +6,7 @@ import base64
 import hashlib
 
 import pytest
-from kauto_local.simulator import KalturaSimulator, decode_ks
+from kauto_local.simulator import ApiError, KalturaSimulator, decode_ks
 from sim_support import ADMIN_SECRET, PARTNER_ID, Api
 
 pytestmark = pytest.mark.integration
@@ -208,3 +208,13 @@ def test_app_token_errors(sim: KalturaSimulator, api: Api) -> None:
     # The hash must cover the exact KS sent with the call: the vector's hash with another KS fails.
     other_ks = sim.ks(PARTNER_ID, session_type=0)
     assert _start_app_token_session(api, other_ks, "0_ok", APP_TOKEN_HASH_SHA256)["code"] == "INVALID_APP_TOKEN_HASH"
+
+
+def test_check_ks_validates_like_the_api(sim: KalturaSimulator) -> None:
+    ks = sim.ks(PARTNER_ID, user_id="contract", expiry_seconds=60)
+
+    assert sim.check_ks(ks).user_id == "contract"
+    sim.clock.advance(60)
+    with pytest.raises(ApiError) as expired:
+        sim.check_ks(ks)
+    assert (expired.value.code, expired.value.args_map["KSID"]) == ("INVALID_KS", "EXPIRED")
