@@ -7,8 +7,9 @@ on every matching call until removed.
 
 Transport faults (latency, status, reset, truncated body) act once per HTTP request, so a multirequest is matched
 as ``"multirequest"``; API faults (``ACTION_BLOCKED``, expired KS) act per call, including each call inside a
-multirequest. ``when="after"`` runs the action first and then loses the response, the case that tests whether a
-client's retry of a non-idempotent call (e.g. ``entryVendorTask.add``) is handled.
+multirequest (the Reports Microservice answers them with HTTP 429 and 401). ``when="after"`` runs the action
+first and then loses the response: the case that tests whether a client's retry of a non-idempotent call
+(e.g. ``entryVendorTask.add``) is handled.
 """
 
 from __future__ import annotations

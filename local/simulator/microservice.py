@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .errors import ApiError
+from .errors import ApiError, invalid_ks
 from .room_reports import BOM, csv_line
 from .sessions import authenticate
 from .synth import mix64, person_name, seed_of, unit
@@ -139,18 +139,30 @@ def _report_csv(core: SimulatorCore, job: ReportJob) -> bytes:
     return BOM + "".join(lines).encode("utf-8")
 
 
-def handle(core: SimulatorCore, path: str, authorization: str | None, body: bytes) -> MicroserviceResponse:
-    """Serve one microservice request."""
+def handle(
+    core: SimulatorCore,
+    path: str,
+    authorization: str | None,
+    body: bytes,
+    *,
+    blocked: bool = False,
+    expired: bool = False,
+) -> MicroserviceResponse:
+    """Serve one microservice request; ``blocked``/``expired`` come from fault rules (429, or 401 as if expired)."""
     action = "generate" if path == GENERATE_PATH else "serve"
     try:
         payload = json.loads(body.decode("utf-8")) if body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError):
         payload = None
-    params = {key: value for key, value in payload.items()} if isinstance(payload, dict) else {}
+    params = dict(payload) if isinstance(payload, dict) else {}
+    if blocked:
+        return _json(429, {"error": "ACTION_BLOCKED"}, action, None, params, "ACTION_BLOCKED")
     scheme, _, token = (authorization or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return _json(401, {"error": "missing bearer token"}, action, None, params, "UNAUTHORIZED")
     try:
+        if expired:
+            raise invalid_ks("EXPIRED")
         ks = authenticate(core, token.strip())
     except ApiError as exc:
         return _json(401, {"error": exc.message}, action, None, params, exc.code)

@@ -340,7 +340,10 @@ class ReportQuery:
         # Names and ids depend on the partner only, so the same entry keeps its id across weeks;
         # the numbers depend on the range and the filter.
         self.entity_seed = seed_of(core.seed, partner_id, "entities")
-        fingerprint = sorted((key, str(value)) for key, value in report_filter.raw.items() if key != "objectType")
+        # Everything that filters data changes the numbers; the type and the graph interval do not.
+        fingerprint = sorted(
+            (key, str(value)) for key, value in report_filter.raw.items() if key not in ("objectType", "interval")
+        )
         self.metric_seed = seed_of(core.seed, partner_id, spec.report_type, fingerprint, object_ids)
         self.scale = 200 + self.metric_seed % 800
         with core.state.lock:
@@ -524,11 +527,7 @@ def _spec(params: Params) -> ReportSpec:
     report_type = params.required_int("reportType")
     spec = REPORT_SPECS.get(report_type)
     if spec is None:
-        raise ApiError(
-            errors.INVALID_PARAMETER_VALUE,
-            "reportType",
-            report_type,
-        )
+        raise ApiError(errors.INVALID_PARAMETER_VALUE, "reportType", report_type)
     return spec
 
 

@@ -404,6 +404,8 @@ def _get_csv(ctx: CallContext, params: Params) -> RawResponse:
 
 
 def _generated_attendees(count: int, host_user_id: str, session_seed: int) -> list[Attendee]:
+    if count <= 0:
+        return []
     attendees = [Attendee(host_user_id, person_name(session_seed, 0), host_user_id, "Host", 3000, 0.91)]
     for index in range(1, count):
         value = mix64(session_seed ^ index)

@@ -115,7 +115,13 @@ class SimulatorApp:
     # ---- API calls --------------------------------------------------------------------------------------------
 
     def run_call(
-        self, service: str, action: str, params: dict[str, Any], *, multirequest_index: int | None = None
+        self,
+        service: str,
+        action: str,
+        params: dict[str, Any],
+        *,
+        path: str = "",
+        multirequest_index: int | None = None,
     ) -> tuple[Any, list[SimEvent]]:
         """Run one API call; returns the result (or a serialisable error object) and the events it raised."""
         fired: list[FaultRule] = []
@@ -128,7 +134,7 @@ class SimulatorApp:
                 if self.core.registry.has_service(service):
                     raise ApiError(errors.ACTION_DOES_NOT_EXISTS, action, service)
                 raise ApiError(errors.SERVICE_DOES_NOT_EXISTS, service)
-            fired = self.faults.draw(API_KINDS, f"{service}/{action}", "")
+            fired = self.faults.draw(API_KINDS, f"{service}/{action}", path)
             for rule in fired:
                 if rule.kind is FaultKind.ACTION_BLOCKED:
                     raise ApiError(errors.ACTION_BLOCKED, action, service)
@@ -177,7 +183,7 @@ class SimulatorApp:
             raise ApiError(errors.SERVICE_FORBIDDEN, f"{ctx.service}->{ctx.action}")
         return info
 
-    def run_multirequest(self, params: dict[str, Any]) -> tuple[list[Any], list[SimEvent]]:
+    def run_multirequest(self, params: dict[str, Any], path: str) -> tuple[list[Any], list[SimEvent]]:
         """§5.3: calls in index order, each inheriting ks/partnerId/clientTag; one failure does not stop the rest."""
         common = {key: params[key] for key in _COMMON_MULTIREQUEST if key in params}
         indexes = sorted(int(key) for key in params if key.isdigit() and isinstance(params[key], dict))
@@ -187,7 +193,7 @@ class SimulatorApp:
             call = merge(common, _substitute(params[str(index)], results))
             service = str(call.pop("service", ""))
             action = str(call.pop("action", ""))
-            result, call_events = self.run_call(service, action, call, multirequest_index=index)
+            result, call_events = self.run_call(service, action, call, path=path, multirequest_index=index)
             results.append(result)
             events += call_events
         return results, events
@@ -237,7 +243,15 @@ class SimulatorApp:
         if route.kind == "not_found":
             return Outcome(404, {"Content-Type": "text/plain"}, b"Not Found"), []
         if route.kind == "microservice":
-            response = microservice.handle(self.core, route.path, headers.get("Authorization"), body)
+            fired = self.faults.draw(API_KINDS, route.key, route.path)
+            response = microservice.handle(
+                self.core,
+                route.path,
+                headers.get("Authorization"),
+                body,
+                blocked=any(rule.kind is FaultKind.ACTION_BLOCKED for rule in fired),
+                expired=any(rule.kind is FaultKind.EXPIRED_KS for rule in fired),
+            )
             self.calls.append(
                 CallRecord(
                     service="microservice",
@@ -246,15 +260,16 @@ class SimulatorApp:
                     params=redact(response.params),
                     error_code=response.error_code,
                     at=self.core.clock.now(),
+                    faults=tuple(rule.label() for rule in fired),
                 )
             )
             return Outcome(response.status, {"Content-Type": response.content_type}, response.body), []
         started = time.perf_counter()
         result: Any
         if route.kind == "multirequest":
-            result, events = self.run_multirequest(route.params)
+            result, events = self.run_multirequest(route.params, route.path)
         else:
-            result, events = self.run_call(route.service, route.action, route.params)
+            result, events = self.run_call(route.service, route.action, route.params, path=route.path)
         if isinstance(result, RawResponse):
             return Outcome(result.status, dict(result.headers), result.body), events
         extra: dict[str, str] = {}

@@ -171,3 +171,20 @@ def test_probability_draws_are_reproducible_for_a_seed() -> None:
     assert first == again
     assert set(first) == {200, 500}
     assert first != other
+
+
+def test_api_faults_by_path_prefix_and_on_the_microservice(sim: KalturaSimulator, api: Api, admin_ks: str) -> None:
+    sim.faults.expired_ks("/api_v3/", count=1)
+    sim.faults.expired_ks("microservice/generate", count=1)
+    sim.faults.action_blocked("/api/v1/report/serve", count=1)
+    url = f"{sim.url}/api/v1/report"
+    headers = {"Authorization": f"Bearer {admin_ks}"}
+
+    api_call = api.call("baseEntry", "list", ks=admin_ks)
+    generate = requests.post(f"{url}/generate", json={"reportName": "x"}, headers=headers, timeout=TIMEOUT)
+    serve = requests.post(f"{url}/serve", json={"sessionId": "s", "statusOnly": True}, headers=headers, timeout=TIMEOUT)
+
+    assert api_call["args"]["KSID"] == "EXPIRED"
+    assert (generate.status_code, generate.json()) == (401, {"error": 'Invalid KS "EXPIRED", Error "-1,INVALID_STR"'})
+    assert (serve.status_code, serve.json()) == (429, {"error": "ACTION_BLOCKED"})
+    assert [call.faults for call in sim.calls] == [("expired_ks",), ("expired_ks",), ("action_blocked",)]

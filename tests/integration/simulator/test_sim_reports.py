@@ -139,6 +139,8 @@ def test_graphs_split_the_totals_over_the_days_in_the_time_zone(api: Api, admin_
         ]
         assert sum(Decimal(value) for _, value in points) == Decimal(totals[graph["id"]])
     assert graphs[0]["objectType"] == "KalturaReportGraph"
+    monthly = _report(api, admin_ks, "getGraphs", 38, **options, **{"reportInputFilter[interval]": "months"})
+    assert monthly[0]["data"] == f"202601|{totals['count_plays']};"
 
 
 def test_delimiter_and_semicolons_inside_values_become_spaces(sim: KalturaSimulator, api: Api, admin_ks: str) -> None:
