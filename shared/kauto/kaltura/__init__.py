@@ -1,9 +1,11 @@
 """Kaltura API v3 client (requests, no official SDK): sessions, retries, typed errors, reports, REACH, entries.
 
-Typical use in a worker::
+Typical use in a worker (``partner`` is the ``kauto.config.PartnerConfig`` from the partner secret)::
 
-    client = get_client(PartnerCredentials.from_secret(pid, secret["partners"][str(pid)]))
-    client = client.for_invocation(InvocationBudget.from_lambda_context(context))
+    credentials = PartnerCredentials(
+        partner_id=partner.partner_id, service_url=partner.service_url, admin_secret=partner.admin_secret, ...
+    )
+    client = get_client(credentials).for_invocation(InvocationBudget.from_lambda_context(context))
     task = client.reach.order_caption(entry_id, catalog_item_id)
 """
 
