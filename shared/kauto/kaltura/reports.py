@@ -318,16 +318,19 @@ class _TablePager:
 
 class ReportTable:
     """A getTable result being streamed: ``header`` and ``total_count`` (of the whole window, as Kaltura reported
-    it for the first query; approximate for topN reports) are known up front, rows arrive by iterating.
+    it for the first query; approximate for topN reports) are known up front, rows arrive by iterating (once).
     """
 
     def __init__(self, pager: _TablePager, total_count: int) -> None:
-        self._pager = pager
+        self._pager: _TablePager | None = pager
         self.header = pager.header
         self.total_count = total_count
 
     def __iter__(self) -> Iterator[dict[str, str]]:
-        return self._pager.rows()
+        if self._pager is None:
+            raise RuntimeError("a ReportTable can be iterated only once; call reports.table() again")
+        pager, self._pager = self._pager, None
+        return pager.rows()
 
     def __repr__(self) -> str:
         return f"ReportTable(columns={len(self.header)}, total_count={self.total_count})"

@@ -50,7 +50,8 @@ class SessionManager:
         self._settings = settings
         self._transport = transport
         self._rand16 = rand16
-        self._lock = threading.Lock()
+        # Reentrant: scrubbing an error raised while a session is being obtained reads the issued KS list.
+        self._lock = threading.RLock()
         self._current: CachedSession | None = None
         # Every KS this process obtained recently, so error text can be scrubbed of them.
         self._issued: deque[str] = deque(maxlen=8)
@@ -62,7 +63,9 @@ class SessionManager:
     def secrets(self) -> tuple[str, ...]:
         """Strings that must never appear in logs or errors: admin secret, app token and recent KS values."""
         creds = self._credentials
-        values = [creds.admin_secret or "", creds.app_token.token if creds.app_token else "", *self._issued]
+        with self._lock:
+            issued = tuple(self._issued)
+        values = (creds.admin_secret or "", creds.app_token.token if creds.app_token else "", *issued)
         return tuple(v for v in values if v)
 
     def ks(self, budget: InvocationBudget) -> str:
@@ -71,10 +74,9 @@ class SessionManager:
         with self._lock:
             now = self._transport.clock.now()
             current = self._current
-            fresh = current is not None and current.usable(
+            if current is None or not current.usable(
                 now, settings.ks_refresh_fraction, settings.ks_refresh_min_seconds
-            )
-            if current is None or not fresh:
+            ):
                 current = self._obtain(now, budget)
                 self._current = current
             return current.ks

@@ -258,7 +258,7 @@ class HttpTransport:
         disposition = Disposition.RETRYABLE if status >= 500 or status == 429 else Disposition.PERMANENT
         raise KalturaTransportError(f"{what} returned HTTP {status}", status=status, disposition=disposition)
 
-    def _read_capped(self, response: requests.Response, what: str, cap: int, *, secret_url: bool = False) -> bytes:
+    def _read_capped(self, response: requests.Response, what: str, cap: int) -> bytes:
         chunks: list[bytes] = []
         size = 0
         try:
@@ -268,7 +268,7 @@ class HttpTransport:
                     raise KalturaProtocolError(f"{what} response is larger than {cap} bytes")
                 chunks.append(chunk)
         except requests.RequestException as exc:
-            raise self._transport_error(exc, what, secret_url) from (None if secret_url else exc)
+            raise self._transport_error(exc, what, secret_url=False) from exc
         finally:
             response.close()
         return b"".join(chunks)

@@ -117,6 +117,8 @@ def test_rows_are_keyed_by_the_header_and_the_request_is_well_formed(
     assert (form["pager[pageIndex]"], form["pager[pageSize]"]) == ("1", "1000")
     assert form["order"] == "-count_plays"
     assert len(fake_kaltura.requests) == 1  # a short first page ends the query
+    with pytest.raises(RuntimeError, match="once"):
+        list(table)
 
 
 @pytest.mark.parametrize("bias", [-1500, -2499, 0, 5000])
