@@ -140,11 +140,11 @@ def test_invalid_ks_twice_is_raised_after_exactly_one_refresh(
 
 
 def test_app_token_session_hashes_the_widget_ks_and_uses_the_returned_ks(
-    http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:
     route_app_token(fake_kaltura, fake_clock)
     fake_kaltura.route("baseentry", "get", ENTRY)
-    client = KalturaClient(app_token_credentials(), http=http_with_fake, clock=fake_clock.clock())
+    client = make_client(app_token_credentials())
     client.entries.get("1_a")
     client.entries.get("1_b")
     widget, start, *gets = fake_kaltura.requests
@@ -160,11 +160,11 @@ def test_app_token_session_hashes_the_widget_ks_and_uses_the_returned_ks(
 
 
 def test_app_token_session_follows_the_server_expiry(
-    http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:
     route_app_token(fake_kaltura, fake_clock, lifetime=1200)  # shorter than ks_ttl_seconds
     fake_kaltura.route("baseentry", "get", ENTRY)
-    client = KalturaClient(app_token_credentials(), http=http_with_fake, clock=fake_clock.clock())
+    client = make_client(app_token_credentials())
     client.entries.get("1_a")
     fake_clock.now += 950  # 250 s left of 1200: below max(120, 300)
     client.entries.get("1_b")
@@ -172,7 +172,7 @@ def test_app_token_session_follows_the_server_expiry(
 
 
 def test_app_token_errors_are_typed_and_not_retried(
-    http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:
     route_app_token(fake_kaltura, fake_clock)
     fake_kaltura.route(
@@ -180,7 +180,7 @@ def test_app_token_errors_are_typed_and_not_retried(
         "startSession",
         {"code": "INVALID_APP_TOKEN_HASH", "message": "Invalid hash", "objectType": "KalturaAPIException", "args": []},
     )
-    client = KalturaClient(app_token_credentials(), http=http_with_fake, clock=fake_clock.clock())
+    client = make_client(app_token_credentials())
     with pytest.raises(KalturaAppTokenError):
         client.entries.get("1_a")
     assert len(fake_kaltura.calls("apptoken", "startSession")) == 1
@@ -188,11 +188,11 @@ def test_app_token_errors_are_typed_and_not_retried(
 
 
 def test_concurrent_callers_share_one_session_start(
-    http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:
     route_app_token(fake_kaltura, fake_clock)
     fake_kaltura.route("baseentry", "get", ENTRY)
-    client = KalturaClient(app_token_credentials(), http=http_with_fake, clock=fake_clock.clock())
+    client = make_client(app_token_credentials())
     threads = [threading.Thread(target=client.entries.get, args=(f"1_{i}",)) for i in range(8)]
     for thread in threads:
         thread.start()
@@ -203,7 +203,7 @@ def test_concurrent_callers_share_one_session_start(
 
 
 def test_session_start_mode_asks_the_server_for_an_admin_ks(
-    credentials: PartnerCredentials, http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura
 ) -> None:
     fake_kaltura.route("session", "start", "djJ8U0VSVkVSX1NJREVfS1NfRk9SX1RFU1RT")
     fake_kaltura.route("baseentry", "get", ENTRY)
@@ -214,7 +214,7 @@ def test_session_start_mode_asks_the_server_for_an_admin_ks(
         session_privileges="disableentitlement",
         session_mode=SessionMode.SESSION_START,
     )
-    KalturaClient(creds, http=http_with_fake, clock=fake_clock.clock()).entries.get("1_a")
+    make_client(creds).entries.get("1_a")
     start, get = fake_kaltura.requests
     assert start.form["secret"] == SECRET
     assert (start.form["partnerId"], start.form["type"], start.form["privileges"]) == (
@@ -227,11 +227,11 @@ def test_session_start_mode_asks_the_server_for_an_admin_ks(
 
 
 def test_invocation_views_share_the_cached_session(
-    http_with_fake: Any, fake_kaltura: FakeKaltura, fake_clock: FakeClock
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:
     route_app_token(fake_kaltura, fake_clock)
     fake_kaltura.route("baseentry", "get", ENTRY)
-    client = KalturaClient(app_token_credentials(), http=http_with_fake, clock=fake_clock.clock())
+    client = make_client(app_token_credentials())
     client.entries.get("1_a")
     view = client.for_invocation(InvocationBudget(max_retries=1))
     view.entries.get("1_b")
