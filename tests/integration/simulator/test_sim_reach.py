@@ -89,7 +89,29 @@ def test_task_lifecycle_pending_processing_ready_with_caption_asset(
     assert "outputObjectId" not in task and "queueTime" not in task
     access = decode_ks(task["accessKey"], lambda pid: sim.core.state.admin_secrets(pid))
     assert access.partner_id == PARTNER_ID and not access.is_admin
-    assert list(task)[-1] == "objectType"
+    # Same fields, same order as the PENDING task of the multirequest wire sample.
+    assert list(task) == [
+        "id",
+        "partnerId",
+        "vendorPartnerId",
+        "createdAt",
+        "updatedAt",
+        "entryId",
+        "status",
+        "reachProfileId",
+        "catalogItemId",
+        "price",
+        "userId",
+        "entryObjectType",
+        "accessKey",
+        "version",
+        "creationMode",
+        "expectedFinishTime",
+        "serviceType",
+        "serviceFeature",
+        "turnAroundTime",
+        "objectType",
+    ]
 
     sim.clock.advance(59)
     assert api.call("reach_entryVendorTask", "get", ks=admin_ks, id=task["id"])["status"] == 1
