@@ -24,7 +24,7 @@ class EventKind(StrEnum):
 
 
 class BodyFormat(StrEnum):
-    """How the notification body was encoded on the wire (PROTOCOL.md §1.2)."""
+    """How the notification body was encoded on the wire (PROTOCOL.md §1.2), or ``SWEEP`` for events the sweep built."""
 
     OBJECT_JSON = "object_json"
     """ObjectData JSON, raw (templates created after 2016-07-21)."""
@@ -38,6 +38,8 @@ class BodyFormat(StrEnum):
     """DataText whose text is a flat JSON object of parameters."""
     EMPTY = "empty"
     """A template without data (the stock templates ship like that): an empty body."""
+    SWEEP = "sweep"
+    """Not a Kaltura delivery: built by the scheduled sweep from what it found through the API."""
 
 
 class EventFormatError(KautoError):

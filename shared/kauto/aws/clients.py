@@ -21,6 +21,7 @@ _TIMEOUTS: dict[str, tuple[float, float, int]] = {
     "secretsmanager": (2.0, 5.0, 3),
     "sns": (2.0, 5.0, 3),
     "s3": (2.0, 30.0, 3),
+    "ssm": (2.0, 5.0, 3),
 }
 _DEFAULT_TIMEOUTS = (2.0, 10.0, 3)
 
@@ -64,3 +65,18 @@ def dynamodb_client() -> Any:
 def secretsmanager_client() -> Any:
     """The shared Secrets Manager client."""
     return aws_client("secretsmanager")
+
+
+def s3_client() -> Any:
+    """The shared S3 client."""
+    return aws_client("s3")
+
+
+def sns_client() -> Any:
+    """The shared SNS client."""
+    return aws_client("sns")
+
+
+def ssm_client() -> Any:
+    """The shared SSM (Parameter Store) client."""
+    return aws_client("ssm")

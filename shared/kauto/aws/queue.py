@@ -1,8 +1,15 @@
-"""SQS adapter for the events queue: one normalized event per message."""
+"""SQS adapter for the events queue: one normalized event per message.
+
+:class:`SqsEventQueue` is used by the webhook (enqueue a delivery) and by the automations (the sweep enqueues what it
+finds; the worker may re-enqueue with a delay). :class:`InMemoryEventQueue` is its fake for unit tests.
+"""
 
 from __future__ import annotations
 
+import threading
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -10,6 +17,17 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kauto.aws.clients import sqs_client
 from kauto.errors import QueueUnavailableError
 from kauto.models import KalturaEvent
+
+MAX_DELAY_SECONDS = 900
+"""SQS accepts a per-message delay of at most 15 minutes."""
+
+
+def check_delay(delay_seconds: int) -> None:
+    """Refuse a delay SQS would reject."""
+    if isinstance(delay_seconds, bool) or not isinstance(delay_seconds, int):
+        raise TypeError("delay_seconds must be an int")
+    if not 0 <= delay_seconds <= MAX_DELAY_SECONDS:
+        raise ValueError(f"delay_seconds must be between 0 and {MAX_DELAY_SECONDS}")
 
 
 class SqsEventQueue:
@@ -19,16 +37,46 @@ class SqsEventQueue:
         self._queue_url = queue_url
         self._client = client
 
-    def send(self, event: KalturaEvent) -> str:
-        """Send ``event`` and return the SQS message id once SQS has durably stored it.
+    def send(self, event: KalturaEvent, delay_seconds: int = 0) -> str:
+        """Send ``event`` (visible after ``delay_seconds``) and return the SQS message id once SQS has stored it.
 
         Raises :class:`QueueUnavailableError` (after the client's bounded retries) when SQS did not accept it.
         """
+        check_delay(delay_seconds)
+        request: dict[str, Any] = {"QueueUrl": self._queue_url, "MessageBody": event.to_json()}
+        if delay_seconds:
+            request["DelaySeconds"] = delay_seconds
         try:
-            response = self._client().send_message(QueueUrl=self._queue_url, MessageBody=event.to_json())
+            response = self._client().send_message(**request)
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "Unknown")
             raise QueueUnavailableError("sqs", "SendMessage", code) from exc
         except BotoCoreError as exc:
             raise QueueUnavailableError("sqs", "SendMessage", type(exc).__name__) from exc
         return str(response["MessageId"])
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """What :class:`InMemoryEventQueue` was asked to send."""
+
+    message_id: str
+    event: KalturaEvent
+    delay_seconds: int
+
+
+class InMemoryEventQueue:
+    """Fake of :class:`SqsEventQueue` for unit tests: ``sent`` lists every event in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.sent: list[QueuedEvent] = []
+        self._lock = threading.Lock()
+
+    def send(self, event: KalturaEvent, delay_seconds: int = 0) -> str:
+        check_delay(delay_seconds)
+        # Round-trip through the message body, as SQS would: an event that does not serialize fails here too.
+        copy = KalturaEvent.from_json(event.to_json())
+        message_id = uuid.uuid4().hex
+        with self._lock:
+            self.sent.append(QueuedEvent(message_id, copy, delay_seconds))
+        return message_id

@@ -1,0 +1,135 @@
+"""The ports the automations work through, and :func:`build_deps`, which wires them to AWS and Kaltura.
+
+Domain code receives one :class:`AutomationDeps` and never builds a client itself, so unit tests pass in-memory fakes
+(``kauto.aws.fakes``, ``kauto.aws.queue.InMemoryEventQueue``, a fake Kaltura client) and the Lambda handlers pass
+:func:`build_deps`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from kauto.automation_config import AutomationConfig, load_automation_config
+from kauto.aws.alerts import AlertPublisher, SnsAlertPublisher
+from kauto.aws.clients import dynamodb_client, s3_client, sns_client
+from kauto.aws.ledger import DynamoLedger, Ledger
+from kauto.aws.queue import SqsEventQueue
+from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
+from kauto.config import PartnerConfig, partner_directory, required_env
+from kauto.errors import ConfigError
+from kauto.kaltura import (
+    AppToken,
+    ClientSettings,
+    InvocationBudget,
+    KalturaClient,
+    PartnerCredentials,
+    get_client,
+)
+from kauto.models import KalturaEvent
+
+DEFAULT_WORKER_TIMEOUT_SECONDS = 900
+"""Lambda's maximum run time: without ``WORKER_TIMEOUT_SECONDS`` a claim is considered abandoned only after it."""
+
+KALTURA_CLIENT_SETTINGS = ClientSettings()
+"""Kaltura client tuning for every automation (timeouts, retries, paging); read when :func:`build_deps` runs."""
+
+
+class EventSink(Protocol):
+    """Where follow-up events go: the events queue (:class:`kauto.aws.queue.SqsEventQueue`)."""
+
+    def send(self, event: KalturaEvent, delay_seconds: int = 0) -> str:
+        """Enqueue ``event`` (visible after ``delay_seconds``, at most 900); returns the message id."""
+        ...
+
+
+KalturaFactory = Callable[[int], KalturaClient]
+"""Partner id -> the Kaltura client bound to this invocation's time and retry budget."""
+
+
+@dataclass(frozen=True, slots=True)
+class AutomationDeps:
+    """Everything an automation needs for one invocation."""
+
+    config: AutomationConfig
+    ledger: Ledger
+    alerts: AlertPublisher
+    store: ObjectStore
+    kaltura: KalturaFactory
+    events: EventSink
+    clock: Callable[[], float] = time.time
+    """Wall-clock unix seconds."""
+    worker_timeout_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS
+    """How long one worker invocation can run: a claim older than this belongs to a worker that died."""
+
+
+def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) -> AutomationDeps:
+    """Wire the real adapters from the environment (names set by template.yaml) for one Lambda invocation.
+
+    Reads ``LEDGER_TABLE``, ``REPORTS_BUCKET``, ``ALERTS_TOPIC_ARN``, ``EVENTS_QUEUE_URL``, ``PARTNER_SECRETS_ARN``,
+    ``AUTOMATION_CONFIG_PARAMETER`` and the optional ``WORKER_TIMEOUT_SECONDS``; raises :class:`ConfigError` naming
+    the first missing one. Clients and the configuration are cached per process; Kaltura clients are bound to
+    ``lambda_context``'s remaining time.
+    """
+    env = os.environ if environ is None else environ
+    ledger = DynamoLedger(dynamodb_client(), required_env("LEDGER_TABLE", env))
+    bucket = required_env("REPORTS_BUCKET", env)
+    topic_arn = required_env("ALERTS_TOPIC_ARN", env)
+    queue_url = required_env("EVENTS_QUEUE_URL", env)
+    secrets_arn = required_env("PARTNER_SECRETS_ARN", env)
+    config = load_automation_config(required_env("AUTOMATION_CONFIG_PARAMETER", env))
+    return AutomationDeps(
+        config=config,
+        ledger=ledger,
+        alerts=SnsAlertPublisher(sns_client(), topic_arn, ledger),
+        store=S3ObjectStore(s3_client(), bucket),
+        kaltura=InvocationKaltura(secrets_arn, InvocationBudget.from_lambda_context(lambda_context)),
+        events=SqsEventQueue(queue_url),
+        worker_timeout_seconds=_worker_timeout(env),
+    )
+
+
+class InvocationKaltura:
+    """:data:`KalturaFactory` over the partner secret: one client view per partner, sharing one invocation budget."""
+
+    def __init__(self, secrets_arn: str, budget: InvocationBudget) -> None:
+        self._secrets_arn = secrets_arn
+        self._budget = budget
+        self._clients: dict[int, KalturaClient] = {}
+
+    def __call__(self, partner_id: int) -> KalturaClient:
+        client = self._clients.get(partner_id)
+        if client is None:
+            partner = partner_directory(self._secrets_arn).get(partner_id)
+            if partner is None:
+                raise ConfigError(f"partners.{partner_id}", "partner is not in the partner secret")
+            client = get_client(partner_credentials(partner), KALTURA_CLIENT_SETTINGS).for_invocation(self._budget)
+            self._clients[partner_id] = client
+        return client
+
+
+def partner_credentials(partner: PartnerConfig) -> PartnerCredentials:
+    """The Kaltura client credentials of a partner from the secret (app token preferred when configured)."""
+    token = partner.app_token
+    return PartnerCredentials(
+        partner_id=partner.partner_id,
+        service_url=partner.service_url,
+        admin_secret=partner.admin_secret,
+        app_token=AppToken(token.id, token.token, token.hash_type) if token is not None else None,
+        session_user_id=partner.session_user_id or "kaltura-automations",
+        session_privileges=partner.session_privileges or "",
+    )
+
+
+def _worker_timeout(env: Mapping[str, str]) -> int:
+    raw = env.get("WORKER_TIMEOUT_SECONDS", "").strip()
+    if not raw:
+        return DEFAULT_WORKER_TIMEOUT_SECONDS
+    if not raw.isdigit() or not 1 <= int(raw) <= DEFAULT_WORKER_TIMEOUT_SECONDS:
+        raise ConfigError(
+            "WORKER_TIMEOUT_SECONDS", f"must be a whole number of seconds from 1 to {DEFAULT_WORKER_TIMEOUT_SECONDS}"
+        )
+    return int(raw)
