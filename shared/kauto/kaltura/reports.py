@@ -196,7 +196,7 @@ class _TablePager:
         self._plan: list[_Node] = [_Node(root, 0, done)]
 
     def _fetch(self, window: ReportFilter, page_index: int) -> _Page:
-        page = self._reports.fetch_page(self._report_type, window, self._base_params, page_index, self._page_size)
+        page = self._reports._fetch_page(self._report_type, window, self._base_params, page_index, self._page_size)
         if page.header != self.header and page.rows:
             raise KalturaProtocolError("report.getTable: the header changed between pages")
         return page
@@ -342,7 +342,7 @@ class ReportsAPI:
     def __init__(self, client: KalturaClient) -> None:
         self._client = client
 
-    def fetch_page(
+    def _fetch_page(
         self,
         report_type: int,
         report_filter: ReportFilter,
@@ -392,7 +392,7 @@ class ReportsAPI:
         if not 0 < size <= MAX_TABLE_ROWS:
             raise ValueError(f"page_size must be between 1 and {MAX_TABLE_ROWS}")
         base_params = {"order": order, "objectIds": _object_ids(object_ids)}
-        first = self.fetch_page(report_type, report_filter, base_params, 1, size)
+        first = self._fetch_page(report_type, report_filter, base_params, 1, size)
         pager = _TablePager(
             self,
             report_type,
