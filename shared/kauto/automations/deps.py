@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kauto.automation_config import AutomationConfig, load_automation_config
@@ -64,6 +64,8 @@ class AutomationDeps:
     """Wall-clock unix seconds."""
     worker_timeout_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS
     """How long one worker invocation can run: a claim older than this belongs to a worker that died."""
+    memo: dict[Any, Any] = field(default_factory=dict)
+    """Lookups shared by the records of one invocation (e.g. a partner's catalog items); gone with the deps."""
 
 
 def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) -> AutomationDeps:
