@@ -13,12 +13,13 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Per service: (connect timeout s, read timeout s, total attempts including the first). The webhook sits behind
-# API Gateway's 30 s limit and Kaltura's retries, so its calls fail fast; S3 transfers get a longer read timeout.
+# Per service: (connect timeout s, read timeout s, total attempts including the first). The webhook's calls (SQS,
+# DynamoDB, Secrets Manager) answer in milliseconds when healthy; bounded this way one call gives up within ~9 s,
+# inside the webhook's 10 s timeout, and Kaltura retries. S3 transfers get a longer read timeout for large parts.
 _TIMEOUTS: dict[str, tuple[float, float, int]] = {
-    "sqs": (2.0, 5.0, 3),
-    "dynamodb": (2.0, 5.0, 3),
-    "secretsmanager": (2.0, 5.0, 3),
+    "sqs": (1.0, 2.0, 3),
+    "dynamodb": (1.0, 2.0, 3),
+    "secretsmanager": (1.0, 2.0, 3),
     "sns": (2.0, 5.0, 3),
     "s3": (2.0, 30.0, 3),
     "ssm": (2.0, 5.0, 3),

@@ -84,6 +84,7 @@ class CachedSecret(Generic[T]):
         self._lock = threading.Lock()
         self._value: T | None = None
         self._fetched_at = 0.0
+        self._attempted_at: float | None = None
 
     def get(self) -> T:
         """Return the parsed secret, fetching it when nothing is cached or the cache is older than the TTL."""
@@ -93,13 +94,20 @@ class CachedSecret(Generic[T]):
             return self._value
 
     def refresh(self) -> T:
-        """Refetch now unless the cached value is younger than the minimum refresh interval; return the value."""
+        """Refetch now unless a fetch was attempted within the minimum refresh interval; return the value.
+
+        The interval counts attempts, failed ones included, so misses cannot hammer a struggling Secrets Manager.
+        """
         with self._lock:
-            if self._value is None or self._clock() - self._fetched_at >= self._min_refresh_interval:
+            recently = (
+                self._attempted_at is not None and self._clock() - self._attempted_at < self._min_refresh_interval
+            )
+            if self._value is None or not recently:
                 return self._load()
             return self._value
 
     def _load(self) -> T:
+        self._attempted_at = self._clock()
         value = self._parse(self._fetch(self._secret_arn))
         self._value = value
         self._fetched_at = self._clock()

@@ -21,7 +21,7 @@ def test_clients_are_created_on_first_use_and_reused() -> None:
     first = clients.sqs_client()
 
     assert clients.sqs_client() is first
-    assert first.meta.config.read_timeout == 5.0
+    assert first.meta.config.read_timeout == 2.0
     assert first.meta.config.retries == {"mode": "standard", "total_max_attempts": 3}
     assert clients.aws_client.cache_info().currsize == 1
 

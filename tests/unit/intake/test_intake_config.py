@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kauto.aws.secrets import CachedSecret
 from kauto.config import PartnerDirectory, PartnerSecrets, WebhookSettings, parse_partner_secrets
-from kauto.errors import ConfigError
+from kauto.errors import ConfigError, SecretUnavailableError
 
 SECRET = "0123456789abcdef0123456789abcdef"
 
@@ -130,10 +130,13 @@ class Fetcher:
     def __init__(self, *texts: str) -> None:
         self.texts = list(texts)
         self.calls = 0
+        self.error: Exception | None = None
 
     def __call__(self, arn: str) -> str:
         assert arn == "arn:aws:secretsmanager:us-east-1:123456789012:secret:kaltura/partners"
         self.calls += 1
+        if self.error is not None:
+            raise self.error
         return self.texts[min(self.calls, len(self.texts)) - 1]
 
 
@@ -194,4 +197,18 @@ def test_unknown_partner_refreshes_at_most_once_per_interval_and_finds_new_partn
     assert directory.get(7654321) is not None  # added to the secret since: found without a redeploy
     for _ in range(100):
         assert directory.get(999) is None
+    assert fetch.calls == 2
+
+
+def test_failed_refreshes_count_against_the_interval_and_the_cached_value_is_kept() -> None:
+    fetch, clock = Fetcher(document()), Clock()
+    secret = cached(fetch, clock)
+    secret.get()
+    fetch.error = SecretUnavailableError("secretsmanager", "GetSecretValue", "ThrottlingException")
+    clock.now += 30
+
+    with pytest.raises(SecretUnavailableError):
+        secret.refresh()
+    for _ in range(50):
+        assert 1234567 in secret.refresh().partners  # no new attempt within the interval: served from cache
     assert fetch.calls == 2
