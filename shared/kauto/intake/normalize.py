@@ -162,7 +162,10 @@ def _recognize(
         return (EventKind.SESSION_ENDED if ended else EventKind.OTHER), SESSION_CUE_POINT_FIELDS
     if event_object_type == ENTRY_EVENT_OBJECT_TYPE:
         ready = _coerce(obj.get("status"), _As.ENUM, "object.status") == ENTRY_STATUS_READY
-        return (EventKind.ENTRY_READY if ready else EventKind.OTHER), ENTRY_FIELDS
+        # HTTP templates also fire for the temporary entry that carries a media replacement; it is not an entry
+        # users see, so it is not acted on (PROTOCOL.md §3.5: skip a non-empty replacedEntryId).
+        temporary = bool(_coerce(obj.get("replacedEntryId"), _As.STR, "object.replacedEntryId"))
+        return (EventKind.ENTRY_READY if ready and not temporary else EventKind.OTHER), ENTRY_FIELDS
     return EventKind.OTHER, None
 
 

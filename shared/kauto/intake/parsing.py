@@ -56,7 +56,7 @@ def parse_body(body: bytes) -> ParsedBody:
                 "php_serialized",
                 "PHP-serialized ObjectData (format 3) is not supported: set the template's data format to JSON",
             )
-        if rest[:1] == b"{" or rest[:3].upper() == b"%7B":
+        if rest[:3].upper() == b"%7B":
             # Legacy template (custom data urlEncode=true): data= + PHP urlencode(JSON), PROTOCOL.md §1.2.
             if b"&" in rest:
                 raise MalformedRequestError("malformed_form", "legacy data= body must hold a single field")

@@ -13,6 +13,12 @@ Decisions:
 - An empty body is what a stock template without ``data`` sends (PROTOCOL.md §1.2). Its signature is checked like
   any other; it is then ignored as ``other`` with reason ``empty_body`` and logged as a warning, since the template
   needs ObjectData configured to be useful.
+- Dedupe key: partner + ``eventNotificationJobId`` (stable across Kaltura's retries). Bodies without it (DataFields,
+  text) use a sha256 of their sorted parameters: a retry resends the same content, and the same content arriving
+  again within the 8-day retention is treated as a duplicate too.
+- Races: a claim carries a lease of the invocation's remaining run time (+5 s). A delivery that finds a live claim
+  waits up to ``WEBHOOK_CLAIM_WAIT_SECONDS`` for it to become ``enqueued`` (200 duplicate) or disappear (claim it),
+  else answers 503 so Kaltura retries; a claim whose lease ran out belongs to a dead invocation and is taken over.
 """
 
 from __future__ import annotations

@@ -89,6 +89,13 @@ def test_entry_in_another_status_is_other(status: object) -> None:
     assert event.status == str(status)
 
 
+def test_temporary_replacement_entry_is_not_entry_ready() -> None:
+    event = envelope_event(entry(replacedEntryId="1_original"), eventObjectType=1, eventType=3)
+
+    assert event.kind is EventKind.OTHER
+    assert event.fields["replacedEntryId"] == "1_original"
+
+
 def test_enums_arriving_as_strings_are_recognized() -> None:
     event = envelope_event(entry(status="2", type="room.room"), eventObjectType="1", eventType="3")
 
