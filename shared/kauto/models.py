@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -72,7 +72,8 @@ class KalturaEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (enums as their string values)."""
-        data = asdict(self)
+        # Built by hand: dataclasses.asdict deep-copies every value and was the costliest step of a delivery.
+        data = {name: getattr(self, name) for name in self.__dataclass_fields__}
         data["kind"] = self.kind.value
         data["body_format"] = self.body_format.value
         data["fields"] = dict(self.fields)
