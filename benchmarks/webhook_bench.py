@@ -240,7 +240,10 @@ def percentile(samples: list[float], fraction: float) -> float:
 
 
 class CallTimer:
-    """Sums the time a boto3 client spends inside API calls (botocore before-call/after-call events)."""
+    """Sums the time a boto3 client spends between its before-call and after-call events (signing, HTTP, parsing).
+
+    What remains of a handler call is our code plus botocore's request building (validation, serialization).
+    """
 
     def __init__(self, *clients: Any) -> None:
         self.total = 0.0
@@ -344,7 +347,7 @@ def warm(deliveries: int) -> None:
         rows = [
             ("floor: PutItem + SendMessage", "floor"),
             ("webhook handler (claim, send, mark)", "handler"),
-            ("  of which outside AWS calls", "own"),
+            ("  of which outside botocore's send/receive", "own"),
             ("reference: PutItem + SendMessage + UpdateItem", "floor3"),
         ]
         for label, side in rows:
