@@ -13,9 +13,9 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-# Per service: (connect timeout s, read timeout s, total attempts including the first). The webhook's calls (SQS,
-# DynamoDB, Secrets Manager) answer in milliseconds when healthy; bounded this way one call gives up within ~9 s,
-# inside the webhook's 10 s timeout, and Kaltura retries. S3 transfers get a longer read timeout for large parts.
+# Per service: (connect timeout s, read timeout s, total attempts including the first). SQS, DynamoDB and Secrets
+# Manager answer in milliseconds when healthy, so a stalled call is cut after 3 x (1 s + 2 s) plus backoff instead
+# of outliving the webhook's 10 s timeout several times over. S3 transfers get a longer read timeout for big parts.
 _TIMEOUTS: dict[str, tuple[float, float, int]] = {
     "sqs": (1.0, 2.0, 3),
     "dynamodb": (1.0, 2.0, 3),
