@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import os
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -38,18 +43,75 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
-class LocalLambdaRuntime:
-    """Loads each function's handler module once (as Lambda does on a cold start) and invokes it."""
+class FunctionOutput(io.TextIOBase):
+    """A ``sys.stdout`` stand-in: what functions print (their logs and EMF metrics) goes to a log file, as it would
+    go to CloudWatch Logs, while everything else still reaches the console."""
 
-    def __init__(self, functions: Mapping[str, LocalFunction]) -> None:
+    def __init__(self, log_path: Path, console: Any) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log_path.open("a", encoding="utf-8")
+        self._console = console
+        self._inside = threading.local()
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def function_scope(self) -> Iterator[None]:
+        self._inside.active = True
+        try:
+            yield
+        finally:
+            self._inside.active = False
+
+    def write(self, text: str) -> int:
+        if getattr(self._inside, "active", False):
+            with self._lock:
+                return self._log.write(text)
+        return int(self._console.write(text))
+
+    def flush(self) -> None:
+        self._log.flush()
+        self._console.flush()
+
+
+class LocalLambdaRuntime:
+    """Loads each function's handler module once (as Lambda does on a cold start) and invokes it.
+
+    With ``log_path``, function output is written there instead of the console (see :class:`FunctionOutput`).
+    """
+
+    def __init__(self, functions: Mapping[str, LocalFunction], log_path: Path | None = None) -> None:
         self._functions = dict(functions)
         self._handlers: dict[str, Handler] = {}
+        self._load_lock = threading.Lock()
+        self._output: FunctionOutput | None = None
+        self._console = sys.stdout
+        if log_path is not None:
+            self._output = FunctionOutput(log_path, self._console)
+            sys.stdout = self._output
         os.environ.update(_shared_environment(self._functions.values()))
+
+    def close(self) -> None:
+        if self._output is not None and sys.stdout is self._output:
+            sys.stdout = self._console
+            self._output.flush()
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         function = self._functions[logical_id]
-        handler = self._handlers.get(logical_id) or self._load(function)
-        return handler(event, LambdaContext(function.physical_name, function.timeout))
+        with self._scope():
+            handler = self._handler(function)
+            return handler(event, LambdaContext(function.physical_name, function.timeout))
+
+    @contextmanager
+    def _scope(self) -> Iterator[None]:
+        if self._output is None:
+            yield
+        else:
+            with self._output.function_scope():
+                yield
+
+    def _handler(self, function: LocalFunction) -> Handler:
+        with self._load_lock:
+            return self._handlers.get(function.logical_id) or self._load(function)
 
     def _load(self, function: LocalFunction) -> Handler:
         module_name, _, attribute = function.handler.rpartition(".")

@@ -206,6 +206,9 @@ class LocalAwsStack:
         for mapping in lambda_client.list_event_source_mappings()["EventSourceMappings"]:
             if ":sqs:" not in mapping["EventSourceArn"]:
                 continue
+            # moto would "invoke" the function itself (through Docker) on every SendMessage and hide the messages
+            # for a visibility timeout; the local poller stands in for Lambda's SQS poller instead.
+            lambda_client.update_event_source_mapping(UUID=mapping["UUID"], Enabled=False)
             function = by_name[mapping["FunctionArn"].rsplit(":", 1)[-1]]
             queue_name = mapping["EventSourceArn"].rsplit(":", 1)[-1]
             queue_url = sqs.get_queue_url(QueueName=queue_name)["QueueUrl"]
