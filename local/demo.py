@@ -88,7 +88,7 @@ def deliver_notifications(sim: KalturaSimulator, webhook_url: str) -> list[Deliv
 
 def queued_messages(aws: LocalAwsStack, queue_output: str) -> list[dict[str, Any]]:
     sqs = aws.client("sqs")
-    messages = []
+    messages: list[dict[str, Any]] = []
     while True:
         batch = sqs.receive_message(QueueUrl=aws.outputs[queue_output], MaxNumberOfMessages=10, VisibilityTimeout=30)
         if not batch.get("Messages"):
