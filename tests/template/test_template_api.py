@@ -83,6 +83,8 @@ def test_every_parameter_is_described(template: Template) -> None:
         ("LedgerTableName", {"Ref": "LedgerTable"}),
         ("ReportsBucketName", {"Ref": "ReportsBucket"}),
         ("AlertsTopicArn", {"Ref": "AlertsTopic"}),
+        ("AutomationConfigParameterName", {"Ref": "AutomationConfigParameter"}),
+        ("SweepScheduleDeadLetterQueueUrl", {"Ref": "SweepScheduleDeadLetterQueue"}),
     ],
 )
 def test_outputs_name_the_stack_resources(template: Template, output: str, value: dict[str, str]) -> None:

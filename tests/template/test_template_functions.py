@@ -149,3 +149,46 @@ def test_webhook_environment_names_its_resources_and_powertools_settings(
 def test_webhook_answers_within_the_http_api_integration_limit(function_properties: dict[str, dict[str, Any]]) -> None:
     # HTTP API gives up after 30 s and Kaltura would then retry an event that may already be enqueued.
     assert function_properties["WebhookFunction"]["Timeout"] < 30
+
+
+AUTOMATION_ENVIRONMENT = {
+    "EVENTS_QUEUE_URL": {"Ref": "EventsQueue"},
+    "LEDGER_TABLE": {"Ref": "LedgerTable"},
+    "REPORTS_BUCKET": {"Ref": "ReportsBucket"},
+    "ALERTS_TOPIC_ARN": {"Ref": "AlertsTopic"},
+    "PARTNER_SECRETS_ARN": {"Ref": "PartnerSecretsArn"},
+    "AUTOMATION_CONFIG_PARAMETER": {"Ref": "AutomationConfigParameter"},
+    "WORKER_TIMEOUT_SECONDS": {"Ref": "WorkerTimeoutSeconds"},
+    "POWERTOOLS_METRICS_NAMESPACE": "KalturaAutomations",
+    "LOG_LEVEL": {"Ref": "LogLevel"},
+}
+
+
+@pytest.mark.parametrize(
+    ("automation_id", "code_uri", "service"),
+    [("WorkerFunction", "functions/worker/", "kaltura-worker"), ("SweepFunction", "functions/sweep/", "kaltura-sweep")],
+)
+def test_automation_functions_name_exactly_the_resources_build_deps_reads(
+    function_properties: dict[str, dict[str, Any]], automation_id: str, code_uri: str, service: str
+) -> None:
+    properties = function_properties[automation_id]
+
+    assert properties["CodeUri"] == code_uri
+    assert properties["Handler"] == "app.lambda_handler"
+    assert properties["Environment"]["Variables"] == {**AUTOMATION_ENVIRONMENT, "POWERTOOLS_SERVICE_NAME": service}
+
+
+def test_automation_config_parameter_holds_the_override_from_the_template_parameter(
+    template: dict[str, Any], resources: dict[str, Any]
+) -> None:
+    parameter = resources["AutomationConfigParameter"]["Properties"]
+
+    assert parameter["Type"] == "String"
+    assert parameter["Value"] == {"Ref": "AutomationConfig"}
+    assert parameter["Name"] == {"Fn::Sub": "/${AWS::StackName}/automation-config"}
+    assert template["Parameters"]["AutomationConfig"]["Default"] == "{}"
+
+
+def test_sweep_finishes_well_before_the_next_run(function_properties: dict[str, dict[str, Any]]) -> None:
+    # Runs every 15 minutes by default: a run must end long before the next one starts.
+    assert function_properties["SweepFunction"]["Timeout"] <= 300

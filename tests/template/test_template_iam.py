@@ -175,3 +175,91 @@ def test_webhook_role_is_assumable_by_lambda_only(translated: Template) -> None:
     assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"] == [
         {"Action": ["sts:AssumeRole"], "Effect": "Allow", "Principal": {"Service": ["lambda.amazonaws.com"]}}
     ]
+
+
+LEDGER = json.dumps({"Fn::GetAtt": ["LedgerTable", "Arn"]})
+CONFIG_PARAMETER_ARN = (
+    "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/${AWS::StackName}/automation-config"
+)
+CONFIG_PARAMETER = json.dumps({"Fn::Sub": CONFIG_PARAMETER_ARN})
+AUTOMATION_PERMISSIONS = {
+    ("secretsmanager:GetSecretValue", json.dumps({"Ref": "PartnerSecretsArn"})),
+    ("ssm:GetParameter", CONFIG_PARAMETER),
+    ("dynamodb:GetItem", LEDGER),
+    ("dynamodb:PutItem", LEDGER),
+    ("dynamodb:UpdateItem", LEDGER),
+    ("dynamodb:DeleteItem", LEDGER),
+    ("dynamodb:Query", LEDGER),
+    ("sns:Publish", json.dumps({"Ref": "AlertsTopic"})),
+    ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["EventsQueue", "Arn"]})),
+}
+REPORT_PREFIXES = [
+    json.dumps({"Fn::Sub": f"${{ReportsBucket.Arn}}/{prefix}/*"}) for prefix in ("sessions", "weekly", "_checkpoints")
+]
+CHECKPOINTS = json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/_checkpoints/*"})
+WORKER_S3_PERMISSIONS = {
+    *(
+        (action, prefix)
+        for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
+        for prefix in REPORT_PREFIXES
+    ),
+    ("s3:DeleteObject", CHECKPOINTS),
+    ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["ReportsBucket", "Arn"]})),
+}
+
+
+def granted_permissions(translated: Template, function_id: str) -> tuple[set[tuple[str, str]], list[dict[str, Any]]]:
+    """(action, resource) pairs of a function role's inline policies, and the statements with a condition."""
+    _, role = role_of(translated, function_id)
+    granted: set[tuple[str, str]] = set()
+    conditional = []
+    for policy in role["Properties"].get("Policies", []):
+        for statement in policy["PolicyDocument"]["Statement"]:
+            assert statement["Effect"] == "Allow"
+            if "Condition" in statement:
+                conditional.append(statement)
+            for action in _as_list(statement["Action"]):
+                granted.update((action, json.dumps(resource)) for resource in _as_list(statement["Resource"]))
+    return granted, conditional
+
+
+def test_worker_permissions_are_exactly_what_its_automations_use(translated: Template) -> None:
+    granted, conditional = granted_permissions(translated, "WorkerFunction")
+    _, role = role_of(translated, "WorkerFunction")
+
+    assert granted == AUTOMATION_PERMISSIONS | WORKER_S3_PERMISSIONS
+    # Listing the bucket is limited to the checkpoint prefix the writer cleans up.
+    assert [s["Condition"] for s in conditional] == [{"StringLike": {"s3:prefix": "_checkpoints/*"}}]
+    # SAM adds the SQS poller policy for the event source (receive/delete/attributes, what Lambda's poller needs).
+    assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES | {
+        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+    }
+
+
+def test_sweep_permissions_are_exactly_what_it_uses_and_no_report_access(translated: Template) -> None:
+    granted, conditional = granted_permissions(translated, "SweepFunction")
+    _, role = role_of(translated, "SweepFunction")
+
+    assert granted == AUTOMATION_PERMISSIONS
+    assert conditional == []
+    assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES
+
+
+def test_schedule_role_may_only_invoke_the_sweep_and_park_failures(translated: Template) -> None:
+    (role,) = [
+        r
+        for r in translated["Resources"].values()
+        if r["Type"] == "AWS::IAM::Role"
+        and r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": ["scheduler.amazonaws.com"]}
+    ]
+    granted = {
+        (statement["Action"], json.dumps(statement["Resource"]))
+        for policy in role["Properties"]["Policies"]
+        for statement in policy["PolicyDocument"]["Statement"]
+    }
+
+    assert granted == {
+        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["SweepFunction", "Arn"]})),
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["SweepScheduleDeadLetterQueue", "Arn"]})),
+    }

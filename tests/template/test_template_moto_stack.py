@@ -18,7 +18,7 @@ from moto import mock_aws
 
 ARTIFACTS_BUCKET = "template-tests-artifacts"
 # moto skips, with this warning, what its CloudFormation does not implement (the HTTP API, the bucket policy, the
-# alarm); the local runner stands in for the HTTP API.
+# alarm, the schedule); the local runner stands in for the HTTP API and the schedule.
 pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.* not supported by moto:UserWarning")
 
 
@@ -68,7 +68,7 @@ def test_stack_creates_the_queues_with_the_redrive_and_visibility_of_the_templat
     dlq = sqs.get_queue_attributes(QueueUrl=stack["outputs"]["EventsDeadLetterQueueUrl"], AttributeNames=["All"])
 
     assert stack["status"] == "CREATE_COMPLETE"
-    assert queue["VisibilityTimeout"] == "720"  # 6 x the default WorkerTimeoutSeconds (120)
+    assert queue["VisibilityTimeout"] == "750"  # 6 x the default WorkerTimeoutSeconds (120) + 30 s
     assert json.loads(queue["RedrivePolicy"]) == {
         "deadLetterTargetArn": dlq["Attributes"]["QueueArn"],
         "maxReceiveCount": 5,
@@ -105,3 +105,51 @@ def test_stack_creates_the_tables_bucket_and_topic(stack: dict[str, Any]) -> Non
     ]
     boto3.client("s3").head_bucket(Bucket=outputs["ReportsBucketName"])
     assert boto3.client("sns").get_topic_attributes(TopicArn=outputs["AlertsTopicArn"])["Attributes"]
+
+
+@pytest.mark.parametrize(
+    ("automation_id", "service"), [("WorkerFunction", "kaltura-worker"), ("SweepFunction", "kaltura-sweep")]
+)
+def test_stack_gives_the_automations_their_resolved_environment(
+    stack: dict[str, Any], automation_id: str, service: str
+) -> None:
+    outputs = stack["outputs"]
+    function = boto3.client("lambda").get_function(FunctionName=stack["physical_ids"][automation_id])
+    variables = function["Configuration"]["Environment"]["Variables"]
+
+    assert variables == {
+        "EVENTS_QUEUE_URL": outputs["EventsQueueUrl"],
+        "LEDGER_TABLE": outputs["LedgerTableName"],
+        "REPORTS_BUCKET": outputs["ReportsBucketName"],
+        "ALERTS_TOPIC_ARN": outputs["AlertsTopicArn"],
+        "PARTNER_SECRETS_ARN": "arn:aws:secretsmanager:us-east-1:123456789012:secret:kaltura/partners-AbCdEf",
+        "AUTOMATION_CONFIG_PARAMETER": "/kauto/automation-config",
+        "WORKER_TIMEOUT_SECONDS": "120",
+        "POWERTOOLS_SERVICE_NAME": service,
+        "POWERTOOLS_METRICS_NAMESPACE": "KalturaAutomations",
+        "LOG_LEVEL": "INFO",
+    }
+
+
+def test_stack_creates_the_automation_config_parameter_with_the_empty_override(stack: dict[str, Any]) -> None:
+    parameter = boto3.client("ssm").get_parameter(Name=stack["outputs"]["AutomationConfigParameterName"])
+
+    assert parameter["Parameter"]["Name"] == "/kauto/automation-config"
+    assert parameter["Parameter"]["Value"] == "{}"
+
+
+def test_stack_connects_the_worker_to_the_events_queue_with_partial_batch_responses(stack: dict[str, Any]) -> None:
+    lambda_client = boto3.client("lambda")
+    worker_arn = lambda_client.get_function(FunctionName=stack["physical_ids"]["WorkerFunction"])["Configuration"][
+        "FunctionArn"
+    ]
+    queue_arn = boto3.client("sqs").get_queue_attributes(
+        QueueUrl=stack["outputs"]["EventsQueueUrl"], AttributeNames=["QueueArn"]
+    )["Attributes"]["QueueArn"]
+    (mapping,) = [
+        m for m in lambda_client.list_event_source_mappings()["EventSourceMappings"] if m["FunctionArn"] == worker_arn
+    ]
+
+    assert mapping["EventSourceArn"] == queue_arn
+    assert mapping["BatchSize"] == 10
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -163,9 +163,27 @@ def test_template_sqs_consumers_meet_visibility_and_partial_batch_rules(template
     assert sqs_consumer_problems(template) == []
 
 
-def test_events_queue_fits_a_worker_using_the_worker_timeout_parameter(template: Template) -> None:
-    # The worker arrives in a later change with Timeout: !Ref WorkerTimeoutSeconds; prove the queue is ready for it
-    # whatever timeout is chosen at deploy time.
+def test_worker_consumes_the_events_queue_in_batches_with_bounded_concurrency(
+    template: Template, function_properties: dict[str, dict[str, Any]]
+) -> None:
+    worker = function_properties["WorkerFunction"]
+    (source,) = [e["Properties"] for e in worker["Events"].values() if e["Type"] == "SQS"]
+    concurrency = template["Parameters"]["WorkerMaxConcurrency"]
+
+    assert source["Queue"] == {"Fn::GetAtt": ["EventsQueue", "Arn"]}
+    assert source["BatchSize"] == 10
+    assert source["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert 1 <= source["MaximumBatchingWindowInSeconds"] <= 10
+    # Caps the calls to Kaltura however deep the queue gets; Lambda accepts 2..1000.
+    assert source["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "WorkerMaxConcurrency"}}
+    assert (concurrency["MinValue"], concurrency["MaxValue"]) == (2, 1000)
+    assert 2 <= concurrency["Default"] <= 20
+    # Whatever timeout is chosen at deploy time, the worker and the claims it makes know it.
+    assert worker["Timeout"] == {"Ref": "WorkerTimeoutSeconds"}
+    assert worker["Environment"]["Variables"]["WORKER_TIMEOUT_SECONDS"] == {"Ref": "WorkerTimeoutSeconds"}
+
+
+def test_events_queue_fits_any_consumer_using_the_worker_timeout_parameter(template: Template) -> None:
     add_consumer(template)
 
     assert sqs_consumer_problems(template) == []
@@ -270,7 +288,7 @@ def test_dead_letter_queue_keeps_messages_for_14_days_longer_than_the_source(res
     assert source_retention < dlq_retention
 
 
-@pytest.mark.parametrize("queue_id", ["EventsQueue", "EventsDeadLetterQueue"])
+@pytest.mark.parametrize("queue_id", ["EventsQueue", "EventsDeadLetterQueue", "SweepScheduleDeadLetterQueue"])
 def test_queues_are_encrypted_at_rest(resources: dict[str, Any], queue_id: str) -> None:
     assert resources[queue_id]["Properties"]["SqsManagedSseEnabled"] is True
 
@@ -306,3 +324,34 @@ def test_alert_email_subscription_exists_only_when_an_address_is_given(template:
         "Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]
     }
     assert template["Parameters"]["AlertEmail"]["Default"] == ""
+
+
+def test_sweep_runs_on_a_schedule_with_retries_and_a_dead_letter_queue(
+    template: Template, function_properties: dict[str, dict[str, Any]]
+) -> None:
+    (schedule,) = [e["Properties"] for e in function_properties["SweepFunction"]["Events"].values()]
+    (event_type,) = [e["Type"] for e in function_properties["SweepFunction"]["Events"].values()]
+    parameter = template["Parameters"]["SweepSchedule"]
+
+    assert event_type == "ScheduleV2"
+    assert schedule["ScheduleExpression"] == {"Ref": "SweepSchedule"}
+    assert parameter["Default"] == "rate(15 minutes)"
+    assert re.fullmatch(parameter["AllowedPattern"], "cron(0/15 * * * ? *)")
+    assert not re.fullmatch(parameter["AllowedPattern"], "every 15 minutes")
+    assert 0 < schedule["RetryPolicy"]["MaximumRetryAttempts"] <= 5
+    assert schedule["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": ["SweepScheduleDeadLetterQueue", "Arn"]}}
+    assert schedule["Name"] == {"Fn::Sub": "${AWS::StackName}-sweep"}  # unique per stack
+
+
+def test_sweep_dead_letter_queue_depth_alarm_notifies_the_alerts_topic(resources: dict[str, Any]) -> None:
+    alarms = [
+        r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::CloudWatch::Alarm"
+        and {"Name": "QueueName", "Value": {"Fn::GetAtt": ["SweepScheduleDeadLetterQueue", "QueueName"]}}
+        in r["Properties"].get("Dimensions", [])
+    ]
+
+    assert len(alarms) == 1
+    assert alarms[0]["AlarmActions"] == [{"Ref": "AlertsTopic"}]
+    assert (alarms[0]["ComparisonOperator"], alarms[0]["Threshold"]) == ("GreaterThanThreshold", 0)

@@ -44,14 +44,27 @@ def test_reports_bucket_aborts_incomplete_multipart_uploads(bucket: dict[str, An
 
 
 def test_reports_bucket_versions_expire_so_overwrites_do_not_accumulate(bucket: dict[str, Any]) -> None:
-    expiring = [
+    bucket_wide = [
         rule
         for rule in bucket["LifecycleConfiguration"]["Rules"]
-        if rule["Status"] == "Enabled" and "NoncurrentVersionExpiration" in rule
+        if rule["Status"] == "Enabled" and "NoncurrentVersionExpiration" in rule and "Prefix" not in rule
     ]
 
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
-    assert len(expiring) == 1
+    assert len(bucket_wide) == 1
+
+
+def test_reports_bucket_expires_abandoned_writer_checkpoints(bucket: dict[str, Any]) -> None:
+    # The streaming writer parks resumable state under _checkpoints/; a run that never resumes leaves it behind.
+    rules = [
+        rule
+        for rule in bucket["LifecycleConfiguration"]["Rules"]
+        if rule["Status"] == "Enabled" and rule.get("Prefix") == "_checkpoints/"
+    ]
+
+    assert len(rules) == 1
+    assert 1 <= rules[0]["ExpirationInDays"] <= 7
+    assert rules[0]["NoncurrentVersionExpiration"]["NoncurrentDays"] <= 7
 
 
 def test_reports_bucket_policy_denies_plain_http_to_the_bucket_and_its_objects(resources: dict[str, Any]) -> None:
