@@ -18,8 +18,6 @@ from kauto.automations.router import handle_event
 from kauto.automations.telemetry import count, logger
 from kauto.models import KalturaEvent
 
-processor = BatchProcessor(event_type=EventType.SQS)
-
 _RECORD_KEYS = ("partner_id", "kind", "dedupe_key", "object_id", "message_id")
 
 
@@ -27,20 +25,21 @@ _RECORD_KEYS = ("partner_id", "kind", "dedupe_key", "object_id", "message_id")
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Handle one SQS batch; returns ``{"batchItemFailures": [...]}`` naming the records to retry."""
     deps = build_deps(context)
+    # A processor per invocation: it holds the batch's results, and the local runner may invoke concurrently.
     return process_partial_response(
         event=event,
         record_handler=lambda record: handle_record(record, deps),
-        processor=processor,
+        processor=BatchProcessor(event_type=EventType.SQS),
         context=context,
     )
 
 
 def handle_record(record: SQSRecord, deps: AutomationDeps) -> str:
     """Parse one message into a :class:`KalturaEvent` and route it; raises to fail (and retry) the record."""
-    logger.append_keys(message_id=record.message_id)
+    logger.thread_safe_append_keys(message_id=record.message_id)
     try:
         automation_event = KalturaEvent.from_json(record.body)
-        logger.append_keys(
+        logger.thread_safe_append_keys(
             partner_id=automation_event.partner_id,
             kind=automation_event.kind.value,
             dedupe_key=automation_event.dedupe_key,
@@ -57,6 +56,6 @@ def handle_record(record: SQSRecord, deps: AutomationDeps) -> str:
         count("RecordFailed", error=type(error).__name__)
         raise
     finally:
-        logger.remove_keys(list(_RECORD_KEYS))
+        logger.thread_safe_remove_keys(list(_RECORD_KEYS))
     logger.info("record handled", extra={"outcome": outcome.value})
     return outcome.value
