@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,8 +22,6 @@ WEBHOOK_HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
 
 APP_TOKEN_HASH_TYPES = ("SHA1", "MD5", "SHA256", "SHA512")
 """``hashType`` values of a Kaltura app token (PROTOCOL.md §6.3)."""
-
-MAX_CLAIM_WAIT_SECONDS = 5.0
 
 
 def required_env(name: str, environ: Mapping[str, str] | None = None) -> str:
@@ -42,9 +39,6 @@ class WebhookSettings:
     events_queue_url: str
     dedupe_table: str
     partner_secrets_arn: str
-    claim_wait_seconds: float
-    """How long a delivery that finds the same job claimed by a concurrent delivery waits for it to resolve before
-    answering 503 (Kaltura then retries). ``WEBHOOK_CLAIM_WAIT_SECONDS``, default 0.3, at most 5."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
@@ -54,21 +48,7 @@ class WebhookSettings:
             events_queue_url=required_env("EVENTS_QUEUE_URL", env),
             dedupe_table=required_env("DEDUPE_TABLE", env),
             partner_secrets_arn=required_env("PARTNER_SECRETS_ARN", env),
-            claim_wait_seconds=_seconds(env, "WEBHOOK_CLAIM_WAIT_SECONDS", default=0.3, maximum=MAX_CLAIM_WAIT_SECONDS),
         )
-
-
-def _seconds(env: Mapping[str, str], name: str, *, default: float, maximum: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(name, "must be a number of seconds") from exc
-    if not math.isfinite(value) or not 0 <= value <= maximum:
-        raise ConfigError(name, f"must be between 0 and {maximum:g} seconds")
-    return value
 
 
 @dataclass(frozen=True, slots=True)

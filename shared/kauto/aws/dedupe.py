@@ -1,19 +1,24 @@
-"""DynamoDB adapter for delivery dedupe: a claim row per dedupe key (table ``DEDUPE_TABLE``, key ``pk``).
+"""DynamoDB adapter for delivery dedupe: one claim row per dedupe key (table ``DEDUPE_TABLE``, key ``pk``).
 
-Protocol (driven by :mod:`kauto.intake.service`): a delivery *claims* the key with a conditional write (state
-``pending`` with a lease), sends the message, then marks the row ``enqueued``. A concurrent delivery of the same key
-sees ``pending`` and waits or gets a 503; a later one sees ``enqueued`` and is a duplicate. A claim whose lease has
-run out (its claimer died mid-way) can be taken over. If the send fails the claimer deletes its own claim so that
-Kaltura's retry gets through. Rows expire through DynamoDB TTL (``expires_at``) after the retention period, which
-exceeds Kaltura's retry horizon (PROTOCOL.md §2.3).
+Two writes at most per delivery, driven by :mod:`kauto.intake.service`:
+
+1. :meth:`DynamoDedupeStore.claim`: a conditional PutItem of ``{pk, claim_token, claimed_at, expires_at}`` that
+   succeeds only if no row exists for the key, or the row is past its ``expires_at`` (DynamoDB's TTL deletes rows
+   up to days late, so an expired row must count as absent). A row that is there is a duplicate.
+2. Only if the caller's SendMessage fails: :meth:`DynamoDedupeStore.release` deletes the row, conditional on the
+   caller's own token, so Kaltura's retry can claim again.
+
+The row is never updated: a row means "this key was claimed", not "this key was enqueued". Rows expire after
+:data:`RETENTION_SECONDS`, far beyond Kaltura's retry horizon (3 attempts ~60 s apart, PROTOCOL.md §2.3).
+
+botocore retries a PutItem whose response was lost; the retry then finds the row its own first attempt wrote. The
+condition failure returns the existing row (``ReturnValuesOnConditionCheckFailure``) and a row carrying the
+caller's token counts as claimed by the caller, so a lost response can never turn a delivery into its own duplicate.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -22,33 +27,9 @@ from kauto.aws.clients import dynamodb_client
 from kauto.errors import DedupeStoreUnavailableError
 
 RETENTION_SECONDS = 8 * 24 * 3600
-"""Keep dedupe rows 8 days: at least a week beyond any redelivery Kaltura would still make."""
+"""Keep dedupe rows 8 days: the issue asks for at least 7, far beyond any redelivery Kaltura still makes."""
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
-
-
-class ClaimState(StrEnum):
-    """State of a dedupe row."""
-
-    PENDING = "pending"
-    ENQUEUED = "enqueued"
-
-
-@dataclass(frozen=True, slots=True)
-class ClaimResult:
-    """Outcome of :meth:`DynamoDedupeStore.try_claim`.
-
-    ``token`` is set when this caller now owns the claim; otherwise ``existing`` is the state of the row that
-    prevented it (``pending`` with a live lease, or ``enqueued``).
-    """
-
-    token: str | None
-    existing: ClaimState | None
-
-    @property
-    def acquired(self) -> bool:
-        """Whether the caller owns the claim and must send, then mark or release it."""
-        return self.token is not None
 
 
 class DynamoDedupeStore:
@@ -64,80 +45,44 @@ class DynamoDedupeStore:
         self._client = client
         self._retention = retention_seconds
 
-    def try_claim(self, key: str, *, now: float, lease_seconds: float) -> ClaimResult:
-        """Claim ``key`` unless another delivery holds it with a live lease or has already enqueued it.
+    def claim(self, key: str, token: str, *, now: float) -> bool:
+        """Claim ``key`` for the caller identified by ``token``; ``False`` if another delivery's row holds it.
 
-        ``now`` is wall-clock unix time; the lease should cover the caller's remaining run time so that only a dead
-        claimer's row is ever taken over. Rows past their TTL but not yet deleted by DynamoDB count as absent.
+        ``now`` is wall-clock unix time; the row expires ``retention_seconds`` later. Raises
+        :class:`DedupeStoreUnavailableError` when DynamoDB does not answer; the row may then exist or not, so the
+        caller should :meth:`release` it.
         """
-        token = uuid.uuid4().hex
         try:
             self._client().put_item(
                 TableName=self._table,
                 Item={
                     "pk": {"S": key},
-                    "state": {"S": ClaimState.PENDING.value},
                     "claim_token": {"S": token},
-                    "claimed_at": {"N": _number(now)},
-                    "lease_until": {"N": _number(now + lease_seconds)},
+                    "claimed_at": {"N": f"{now:.3f}"},
                     "expires_at": {"N": str(int(now) + self._retention)},
                 },
-                ConditionExpression=(
-                    "attribute_not_exists(pk) OR expires_at < :now OR (#state = :pending AND lease_until < :now)"
-                ),
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":now": {"N": _number(now)},
-                    ":pending": {"S": ClaimState.PENDING.value},
-                },
+                ConditionExpression="attribute_not_exists(pk) OR expires_at < :now",
+                ExpressionAttributeValues={":now": {"N": f"{now:.3f}"}},
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
-            if _error_code(exc) != _CONDITION_FAILED:
-                raise DedupeStoreUnavailableError("dynamodb", "PutItem", _error_code(exc)) from exc
-            existing = exc.response.get("Item", {}).get("state", {}).get("S")
-            state = ClaimState.ENQUEUED if existing == ClaimState.ENQUEUED.value else ClaimState.PENDING
-            return ClaimResult(token=None, existing=state)
+            code = _error_code(exc)
+            if code != _CONDITION_FAILED:
+                raise DedupeStoreUnavailableError("dynamodb", "PutItem", code) from exc
+            existing_token = exc.response.get("Item", {}).get("claim_token", {}).get("S")
+            return existing_token == token
         except BotoCoreError as exc:
             raise DedupeStoreUnavailableError("dynamodb", "PutItem", type(exc).__name__) from exc
-        return ClaimResult(token=token, existing=None)
-
-    def mark_enqueued(self, key: str, token: str, *, message_id: str, now: float) -> bool:
-        """Record that the claimed message is in the queue. Returns ``False`` if the claim is no longer ours."""
-        try:
-            self._client().update_item(
-                TableName=self._table,
-                Key={"pk": {"S": key}},
-                UpdateExpression="SET #state = :enqueued, enqueued_at = :now, message_id = :message_id",
-                ConditionExpression="claim_token = :token",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":enqueued": {"S": ClaimState.ENQUEUED.value},
-                    ":now": {"N": _number(now)},
-                    ":message_id": {"S": message_id},
-                    ":token": {"S": token},
-                },
-            )
-        except ClientError as exc:
-            if _error_code(exc) == _CONDITION_FAILED:
-                return False
-            raise DedupeStoreUnavailableError("dynamodb", "UpdateItem", _error_code(exc)) from exc
-        except BotoCoreError as exc:
-            raise DedupeStoreUnavailableError("dynamodb", "UpdateItem", type(exc).__name__) from exc
         return True
 
     def release(self, key: str, token: str) -> bool:
-        """Delete our own pending claim (after a failed send). Returns ``False`` if the row is not ours any more."""
+        """Delete the row of ``key`` if ``token`` claimed it. ``False`` if there is no such row (nothing to undo)."""
         try:
             self._client().delete_item(
                 TableName=self._table,
                 Key={"pk": {"S": key}},
-                ConditionExpression="claim_token = :token AND #state = :pending",
-                ExpressionAttributeNames={"#state": "state"},
-                ExpressionAttributeValues={
-                    ":token": {"S": token},
-                    ":pending": {"S": ClaimState.PENDING.value},
-                },
+                ConditionExpression="claim_token = :token",
+                ExpressionAttributeValues={":token": {"S": token}},
             )
         except ClientError as exc:
             if _error_code(exc) == _CONDITION_FAILED:
@@ -146,10 +91,6 @@ class DynamoDedupeStore:
         except BotoCoreError as exc:
             raise DedupeStoreUnavailableError("dynamodb", "DeleteItem", type(exc).__name__) from exc
         return True
-
-
-def _number(value: float) -> str:
-    return f"{value:.3f}"
 
 
 def _error_code(exc: ClientError) -> str:

@@ -50,10 +50,6 @@ class PartnerMismatchError(WebhookError):
     """The verified body names a different partner than the path whose secret signed it."""
 
 
-class ClaimInProgressError(WebhookError):
-    """A concurrent delivery of the same job holds the dedupe claim; Kaltura should retry later."""
-
-
 # The only place where errors become HTTP statuses. Looked up along the exception's MRO, so the most specific
 # class wins. Each entry: (status, reason used when the error carries none).
 HTTP_STATUS_BY_ERROR: dict[type[KautoError], tuple[int, str]] = {
@@ -64,7 +60,6 @@ HTTP_STATUS_BY_ERROR: dict[type[KautoError], tuple[int, str]] = {
     UnknownPartnerError: (404, "unknown_partner"),
     # 403, not 400: the body is well-formed and authentic, but its signer may not speak for the partner it names.
     PartnerMismatchError: (403, "partner_mismatch"),
-    ClaimInProgressError: (503, "claim_in_progress"),
     QueueUnavailableError: (503, "queue_unavailable"),
     DedupeStoreUnavailableError: (503, "dedupe_unavailable"),
     SecretUnavailableError: (503, "secrets_unavailable"),

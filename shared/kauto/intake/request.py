@@ -19,10 +19,8 @@ MAX_BODY_BYTES = 256 * 1024
 
 _MAX_BASE64_CHARS = 4 * ((MAX_BODY_BYTES + 2) // 3)
 
-DEFAULT_LEASE_SECONDS = 30.0
-"""Claim lease when the invocation's remaining time is unknown: API Gateway HTTP APIs give up after 30 s."""
-
-_LEASE_MARGIN_SECONDS = 5.0
+DEFAULT_REMAINING_SECONDS = 10.0
+"""Run time assumed when the invocation's remaining time is unknown: the webhook function's timeout (template.yaml)."""
 
 # Control bytes other than TAB, LF, CR. No Kaltura body contains them (JSON and form bodies are ASCII text, XML 1.0
 # forbids them), while every hash length-extension forgery must: the appended Merkle-Damgard padding is 0x80,
@@ -41,8 +39,8 @@ class WebhookRequest:
     body: bytes
     received_at: int
     """Unix seconds when API Gateway received the request."""
-    lease_seconds: float
-    """How long this invocation may still run: a dedupe claim older than that belongs to a dead invocation."""
+    remaining_seconds: float
+    """How long this invocation may still run when the request was built: the intake's time budget."""
 
     @property
     def partner_id(self) -> int:
@@ -92,11 +90,10 @@ def request_from_api_gateway(
     path_parameters = event.get("pathParameters") or {}
     time_epoch_ms = (event.get("requestContext") or {}).get("timeEpoch")
     received_at = int(time_epoch_ms // 1000) if isinstance(time_epoch_ms, int) else int(now)
-    lease = DEFAULT_LEASE_SECONDS if remaining_seconds is None else remaining_seconds + _LEASE_MARGIN_SECONDS
     return WebhookRequest(
         path_partner_id=path_parameters.get("partnerId"),
         headers={str(name).lower(): str(value) for name, value in headers.items()},
         body=body,
         received_at=received_at,
-        lease_seconds=lease,
+        remaining_seconds=DEFAULT_REMAINING_SECONDS if remaining_seconds is None else remaining_seconds,
     )

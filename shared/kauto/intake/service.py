@@ -16,9 +16,29 @@ Decisions:
 - Dedupe key: partner + ``eventNotificationJobId`` (stable across Kaltura's retries). Bodies without it (DataFields,
   text) use a sha256 of their sorted parameters: a retry resends the same content, and the same content arriving
   again within the 8-day retention is treated as a duplicate too.
-- Races: a claim carries a lease of the invocation's remaining run time (+5 s). A delivery that finds a live claim
-  waits up to ``WEBHOOK_CLAIM_WAIT_SECONDS`` for it to become ``enqueued`` (200 duplicate) or disappear (claim it),
-  else answers 503 so Kaltura retries; a claim whose lease ran out belongs to a dead invocation and is taken over.
+- Exactly once, in two writes (:mod:`kauto.aws.dedupe`): a conditional put claims the key, then SendMessage; 200.
+  A delivery that finds the key claimed is a duplicate: 200, nothing enqueued. If the send fails (any error, or no
+  answer before the invocation's deadline) the delivery deletes its own claim and answers 503, so Kaltura's retry
+  (~60 s later, PROTOCOL.md §2.3) claims and sends afresh. A claim that fails or times out is released the same
+  way, since its write may have landed anyway.
+- Both writes run under a deadline taken from the invocation's remaining time, keeping
+  :data:`RELEASE_RESERVE_SECONDS` back to undo the claim and answer. A stalled queue thus yields release + 503 rather
+  than a Lambda timeout that would leave the claim behind. A send abandoned at the deadline may still complete in
+  the background; Kaltura's retry then enqueues the event a second time (a duplicate message, which the idempotent
+  workers absorb, never a lost event).
+
+Residual risk, accepted: a claim can exist without a message, after which Kaltura's later attempts of that job are
+answered as duplicates and nothing enqueues the event. That happens only when
+- the process dies between the claim and the send (hard crash, out of memory: nothing can run to release it);
+- the send fails and deleting the claim fails too (logged as an error and counted as ``DedupeReleaseFailed``);
+- a claim write abandoned at the deadline still lands after its release (botocore keeps retrying it in the
+  background, e.g. once a network stall clears).
+The scheduled sweep (ready entries without a caption decision, open REACH tasks, ended sessions not yet pulled)
+recovers such an event's effect. There is no lease and no waiting on "claimed but not yet sent": Kaltura never has
+two attempts of one job in flight (it retries only after an attempt failed, PROTOCOL.md §2.3), so a same-key
+delivery inside another's claim-to-send window only comes from other paths (a manual replay, identical DataFields
+content). Answering it as a duplicate loses nothing: the first delivery either enqueues, or releases its claim and
+answers 503, and Kaltura retries that one.
 """
 
 from __future__ import annotations
@@ -26,16 +46,18 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
 
-from kauto.aws.dedupe import ClaimResult, ClaimState, DynamoDedupeStore
+from kauto.aws.dedupe import DynamoDedupeStore
 from kauto.aws.queue import SqsEventQueue
 from kauto.config import PartnerConfig, WebhookSettings, partner_directory
 from kauto.errors import DedupeStoreUnavailableError, KautoError, QueueUnavailableError
-from kauto.intake.errors import ClaimInProgressError, UnknownPartnerError, status_for
+from kauto.intake.deadline import DeadlineExceededError, call_before
+from kauto.intake.errors import UnknownPartnerError, status_for
 from kauto.intake.normalize import normalize
 from kauto.intake.parsing import parse_body
 from kauto.intake.request import WebhookRequest, request_from_api_gateway
@@ -43,7 +65,12 @@ from kauto.intake.signature import verify_signature
 from kauto.intake.telemetry import count, logger, reset_correlation
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 
-CLAIM_POLL_INTERVAL_SECONDS = 0.02
+RELEASE_RESERVE_SECONDS = 1.5
+"""Kept back from the invocation's remaining time: the claim and the send must be done by then, so that a failed or
+stalled send still leaves time to delete the claim and answer 503."""
+
+_ANSWER_MARGIN_SECONDS = 0.3
+"""Kept back from the release: returning the answer must not be what runs into the Lambda timeout."""
 
 
 class PartnerLookup(Protocol):
@@ -61,9 +88,7 @@ class EventQueue(Protocol):
 class DedupeStore(Protocol):
     """Claims dedupe keys (see :class:`kauto.aws.dedupe.DynamoDedupeStore`)."""
 
-    def try_claim(self, key: str, *, now: float, lease_seconds: float) -> ClaimResult: ...
-
-    def mark_enqueued(self, key: str, token: str, *, message_id: str, now: float) -> bool: ...
+    def claim(self, key: str, token: str, *, now: float) -> bool: ...
 
     def release(self, key: str, token: str) -> bool: ...
 
@@ -74,7 +99,7 @@ class Outcome(StrEnum):
     ACCEPTED = "accepted"
     """Enqueued now."""
     DUPLICATE = "duplicate"
-    """Already enqueued by an earlier delivery of the same job."""
+    """An earlier delivery of the same job holds the dedupe claim (its message is queued, or being sent)."""
     IGNORED = "ignored"
     """Authentic, but of a kind nothing consumes."""
     REJECTED = "rejected"
@@ -117,21 +142,18 @@ class WebhookIntake:
         partners: PartnerLookup,
         queue: EventQueue,
         dedupe: DedupeStore,
-        claim_wait_seconds: float = 0.3,
         wall_clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._partners = partners
         self._queue = queue
         self._dedupe = dedupe
-        self._claim_wait = claim_wait_seconds
         self._wall_clock = wall_clock
         self._monotonic = monotonic
-        self._sleep = sleep
 
     def process(self, request: WebhookRequest) -> WebhookResponse:
         """Verify, normalize and enqueue one delivery. Raises the typed errors mapped in :mod:`kauto.intake.errors`."""
+        deadline = self._monotonic() + request.remaining_seconds
         partner_id = request.partner_id
         logger.append_keys(partner_id=partner_id)
         request.reject_control_bytes()
@@ -153,49 +175,48 @@ class WebhookIntake:
         if event.kind is EventKind.OTHER:
             reason = "empty_body" if event.body_format is BodyFormat.EMPTY else "not_acted_on"
             return WebhookResponse(200, Outcome.IGNORED, reason=reason, kind=event.kind, dedupe_key=event.dedupe_key)
-        return self._enqueue_once(event, request.lease_seconds)
+        return self._enqueue_once(event, deadline)
 
-    def _enqueue_once(self, event: KalturaEvent, lease_seconds: float) -> WebhookResponse:
+    def _enqueue_once(self, event: KalturaEvent, deadline: float) -> WebhookResponse:
         key = event.dedupe_key
-        deadline = self._monotonic() + self._claim_wait
-        while True:
-            claim = self._dedupe.try_claim(key, now=self._wall_clock(), lease_seconds=lease_seconds)
-            if claim.token is not None:
-                token = claim.token
-                break
-            if claim.existing is ClaimState.ENQUEUED:
-                return WebhookResponse(200, Outcome.DUPLICATE, kind=event.kind, dedupe_key=key)
-            # Another delivery of this job is between its claim and its send: give it a moment to finish.
-            if self._monotonic() >= deadline:
-                raise ClaimInProgressError("claim_in_progress", "the same notification is being processed; retry")
-            self._sleep(CLAIM_POLL_INTERVAL_SECONDS)
+        token = uuid.uuid4().hex
+        writes_deadline = deadline - RELEASE_RESERVE_SECONDS
         try:
-            message_id = self._queue.send(event)
-        except QueueUnavailableError:
-            self._release(key, token)
+            claimed = call_before(
+                writes_deadline, self._monotonic, lambda: self._dedupe.claim(key, token, now=self._wall_clock())
+            )
+        except DeadlineExceededError as exc:
+            self._release(key, token, deadline, after="claim")
+            raise DedupeStoreUnavailableError("dynamodb", "PutItem", str(exc)) from exc
+        except Exception:
+            # The put may have landed although the call failed (DynamoDB wrote the row, the answer was lost).
+            self._release(key, token, deadline, after="claim")
             raise
-        self._mark_enqueued(key, token, message_id)
+        if not claimed:
+            return WebhookResponse(200, Outcome.DUPLICATE, kind=event.kind, dedupe_key=key)
+        try:
+            call_before(writes_deadline, self._monotonic, lambda: self._queue.send(event))
+        except DeadlineExceededError as exc:
+            self._release(key, token, deadline, after="send")
+            raise QueueUnavailableError("sqs", "SendMessage", str(exc)) from exc
+        except Exception:
+            self._release(key, token, deadline, after="send")
+            raise
         return WebhookResponse(200, Outcome.ACCEPTED, kind=event.kind, dedupe_key=key)
 
-    def _release(self, key: str, token: str) -> None:
-        # Without the claim row Kaltura's retry is treated as new. If the delete fails too, the claim's lease runs
-        # out before Kaltura's next attempt (~60 s later, PROTOCOL.md §2.3) and that attempt takes it over.
+    def _release(self, key: str, token: str, deadline: float, *, after: str) -> None:
+        # Without our claim row Kaltura's retry is treated as new. A row that cannot be deleted makes every later
+        # attempt of this job a duplicate: only the sweep can then recover the event, hence an error log + metric.
         try:
-            self._dedupe.release(key, token)
-        except DedupeStoreUnavailableError:
-            logger.warning("could not release the dedupe claim after a failed send", exc_info=True)
-
-    def _mark_enqueued(self, key: str, token: str, message_id: str) -> None:
-        # The message is in the queue: whatever happens here, the answer is 200 (raising now would make Kaltura
-        # resend an event we already have). A row left pending only costs a duplicate message after its lease, and
-        # the workers are idempotent.
-        try:
-            marked = self._dedupe.mark_enqueued(key, token, message_id=message_id, now=self._wall_clock())
-        except DedupeStoreUnavailableError:
-            marked = False
-        if not marked:
-            logger.warning("dedupe row not marked enqueued; a redelivery may enqueue a duplicate")
-            count("DedupeMarkFailed")
+            call_before(deadline - _ANSWER_MARGIN_SECONDS, self._monotonic, lambda: self._dedupe.release(key, token))
+        except (DedupeStoreUnavailableError, DeadlineExceededError):
+            logger.error(
+                "could not release the dedupe claim: if it was written, Kaltura's retries are answered as duplicates "
+                "and the sweep recovers the event",
+                extra={"failed_step": after},
+                exc_info=True,
+            )
+            count("DedupeReleaseFailed")
 
 
 @functools.cache
@@ -209,7 +230,6 @@ def webhook_intake() -> WebhookIntake:
         partners=partner_directory(settings.partner_secrets_arn),
         queue=SqsEventQueue(settings.events_queue_url),
         dedupe=DynamoDedupeStore(settings.dedupe_table),
-        claim_wait_seconds=settings.claim_wait_seconds,
     )
 
 

@@ -23,7 +23,7 @@ def test_webhook_settings_from_environment() -> None:
         {"EVENTS_QUEUE_URL": "https://sqs/q", "DEDUPE_TABLE": "d", "PARTNER_SECRETS_ARN": "arn:s", "OTHER": "x"}
     )
 
-    assert settings == WebhookSettings("https://sqs/q", "d", "arn:s", claim_wait_seconds=0.3)
+    assert settings == WebhookSettings("https://sqs/q", "d", "arn:s")
 
 
 @pytest.mark.parametrize("missing", ["EVENTS_QUEUE_URL", "DEDUPE_TABLE", "PARTNER_SECRETS_ARN"])
@@ -33,20 +33,6 @@ def test_missing_setting_is_named(missing: str) -> None:
     with pytest.raises(ConfigError) as error:
         WebhookSettings.from_env(env)
     assert error.value.setting == missing
-
-
-@pytest.mark.parametrize("value", ["soon", "-1", "6", "nan", "inf"])
-def test_invalid_claim_wait_is_named(value: str) -> None:
-    env = {
-        "EVENTS_QUEUE_URL": "q",
-        "DEDUPE_TABLE": "d",
-        "PARTNER_SECRETS_ARN": "arn",
-        "WEBHOOK_CLAIM_WAIT_SECONDS": value,
-    }
-
-    with pytest.raises(ConfigError) as error:
-        WebhookSettings.from_env(env)
-    assert error.value.setting == "WEBHOOK_CLAIM_WAIT_SECONDS"
 
 
 def test_full_partner_document() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kauto.intake import request as request_module
 from kauto.intake.errors import MalformedRequestError, PayloadTooLargeError, UnknownPartnerError
-from kauto.intake.request import MAX_BODY_BYTES, WebhookRequest, request_from_api_gateway
+from kauto.intake.request import DEFAULT_REMAINING_SECONDS, MAX_BODY_BYTES, WebhookRequest, request_from_api_gateway
 
 
 def api_event(body: str, *, base64_encoded: bool = False, **extra: Any) -> dict[str, Any]:
@@ -28,7 +28,7 @@ def test_request_carries_exact_bytes_lowercase_headers_and_api_gateway_receive_t
     assert request.body == '{"a":"é"}'.encode()
     assert request.headers == {"x-kaltura-signature": "abc", "content-type": "application/json"}
     assert (request.partner_id, request.received_at) == (1234567, 1767254714)
-    assert request.lease_seconds == pytest.approx(14.5)  # the remaining run time plus a clock-skew margin
+    assert request.remaining_seconds == 9.5
 
 
 def test_base64_body_is_decoded() -> None:
@@ -80,7 +80,8 @@ def test_missing_body_is_empty_and_missing_time_uses_the_clock() -> None:
 
     request = request_from_api_gateway(event, now=1767254000.9)
 
-    assert (request.body, request.received_at, request.lease_seconds) == (b"", 1767254000, 30.0)
+    assert (request.body, request.received_at) == (b"", 1767254000)
+    assert request.remaining_seconds == DEFAULT_REMAINING_SECONDS
 
 
 @pytest.mark.parametrize("partner", [None, "", "0", "-5", "abc", "1234567/../1", "12345678901234567890", "١٢٣"])

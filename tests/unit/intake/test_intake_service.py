@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import uuid
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from helpers import forge_sha1_extension, webhook_samples
-from kauto.aws.dedupe import ClaimResult, ClaimState
+from kauto.aws.dedupe import RETENTION_SECONDS
 from kauto.config import PartnerConfig
 from kauto.errors import (
     ConfigError,
@@ -21,7 +22,6 @@ from kauto.errors import (
 )
 from kauto.intake.errors import (
     HTTP_STATUS_BY_ERROR,
-    ClaimInProgressError,
     MalformedRequestError,
     PartnerMismatchError,
     PayloadTooLargeError,
@@ -29,12 +29,13 @@ from kauto.intake.errors import (
     UnknownPartnerError,
     UnsupportedBodyFormatError,
 )
-from kauto.intake.request import request_from_api_gateway
-from kauto.intake.service import CLAIM_POLL_INTERVAL_SECONDS, Outcome, WebhookIntake, respond
+from kauto.intake.service import RELEASE_RESERVE_SECONDS, Outcome, WebhookIntake, respond
 from kauto.models import EventKind, KalturaEvent
 
 SECRET = "0123456789abcdef0123456789abcdef"
 JOB_KEY = "1234567:job:33578094492"
+STALL_SECONDS = 0.02
+"""Budget left for the writes in the deadline tests: the only real waiting in this module."""
 
 
 class FakePartners:
@@ -53,75 +54,69 @@ class FakePartners:
 @dataclass
 class FakeQueue:
     messages: list[str] = field(default_factory=list)
-    fail: bool = False
+    error: Exception | None = None
+    stall: threading.Event | None = None
+    """When set, ``send`` blocks until the event is set (a queue that does not answer), then sends."""
 
     def send(self, event: KalturaEvent) -> str:
-        if self.fail:
-            raise QueueUnavailableError("sqs", "SendMessage", "ServiceUnavailable")
+        if self.stall is not None:
+            self.stall.wait(timeout=5)
+        if self.error is not None:
+            raise self.error
         self.messages.append(event.to_json())
         return f"message-{len(self.messages)}"
 
 
 @dataclass
 class Row:
-    state: ClaimState
     token: str
-    lease_until: float
-    message_id: str | None = None
+    expires_at: float
 
 
 class FakeDedupe:
-    """Same rules as DynamoDedupeStore: claim if absent or its lease ran out; only the owner marks or releases."""
+    """Same rules as DynamoDedupeStore: claim if absent or expired (or already ours); only the claimer releases."""
 
     def __init__(self) -> None:
         self.rows: dict[str, Row] = {}
-        self.fail_claim = False
-        self.fail_mark = False
-        self.fail_release = False
-        self.on_poll: list[Any] = []  # callables run on each failed claim (simulate the other delivery progressing)
+        self.claim_error: Exception | None = None
+        self.claim_lands_then_fails = False
+        self.claim_stall: threading.Event | None = None
+        self.release_error: Exception | None = None
+        self.releases: list[str] = []
+        self._lock = threading.Lock()  # DynamoDB evaluates the condition and writes atomically
 
-    def try_claim(self, key: str, *, now: float, lease_seconds: float) -> ClaimResult:
-        if self.fail_claim:
-            raise DedupeStoreUnavailableError("dynamodb", "PutItem", "ProvisionedThroughputExceededException")
-        row = self.rows.get(key)
-        if row is None or (row.state is ClaimState.PENDING and row.lease_until < now):
-            token = uuid.uuid4().hex
-            self.rows[key] = Row(ClaimState.PENDING, token, now + lease_seconds)
-            return ClaimResult(token=token, existing=None)
-        if self.on_poll:
-            self.on_poll.pop(0)()
-        return ClaimResult(token=None, existing=row.state)
-
-    def mark_enqueued(self, key: str, token: str, *, message_id: str, now: float) -> bool:
-        if self.fail_mark:
-            raise DedupeStoreUnavailableError("dynamodb", "UpdateItem", "InternalServerError")
-        row = self.rows.get(key)
-        if row is None or row.token != token:
-            return False
-        row.state, row.message_id = ClaimState.ENQUEUED, message_id
+    def claim(self, key: str, token: str, *, now: float) -> bool:
+        if self.claim_stall is not None:
+            self.claim_stall.wait(timeout=5)
+        if self.claim_error is not None:
+            raise self.claim_error
+        with self._lock:
+            row = self.rows.get(key)
+            if row is not None and row.expires_at >= now:
+                return row.token == token
+            self.rows[key] = Row(token, int(now) + RETENTION_SECONDS)
+        if self.claim_lands_then_fails:
+            raise DedupeStoreUnavailableError("dynamodb", "PutItem", "ReadTimeoutError")
         return True
 
     def release(self, key: str, token: str) -> bool:
-        if self.fail_release:
-            raise DedupeStoreUnavailableError("dynamodb", "DeleteItem", "InternalServerError")
-        row = self.rows.get(key)
-        if row is None or row.token != token or row.state is not ClaimState.PENDING:
-            return False
-        del self.rows[key]
+        self.releases.append(key)
+        if self.release_error is not None:
+            raise self.release_error
+        with self._lock:
+            row = self.rows.get(key)
+            if row is None or row.token != token:
+                return False
+            del self.rows[key]
         return True
 
 
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1767254714.0
-        self.sleeps: list[float] = []
 
     def time(self) -> float:
         return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def partner(**overrides: Any) -> PartnerConfig:
@@ -143,22 +138,16 @@ class Harness:
     clock: FakeClock
     intake: WebhookIntake
 
-    def respond(self, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-        answer = respond(event, intake=lambda: self.intake).to_api_gateway()
+    def respond(self, event: dict[str, Any], remaining_seconds: float | None = None) -> tuple[int, dict[str, Any]]:
+        answer = respond(event, remaining_seconds=remaining_seconds, intake=lambda: self.intake).to_api_gateway()
         return answer["statusCode"], json.loads(answer["body"])
 
 
-def build(partners: FakePartners | None = None, claim_wait_seconds: float = 0.1) -> Harness:
+def build(partners: FakePartners | None = None) -> Harness:
     clock = FakeClock()
     fakes = (partners or FakePartners(partner()), FakeQueue(), FakeDedupe())
     intake = WebhookIntake(
-        partners=fakes[0],
-        queue=fakes[1],
-        dedupe=fakes[2],
-        claim_wait_seconds=claim_wait_seconds,
-        wall_clock=clock.time,
-        monotonic=clock.time,
-        sleep=clock.sleep,
+        partners=fakes[0], queue=fakes[1], dedupe=fakes[2], wall_clock=clock.time, monotonic=clock.time
     )
     return Harness(*fakes, clock, intake)
 
@@ -181,14 +170,25 @@ def entry_event(**overrides: Any) -> dict[str, Any]:
     return samples.http_api_event(body, algorithm="sha256")
 
 
-def test_authentic_entry_ready_is_enqueued_once_and_marked(harness: Harness) -> None:
+def metrics_emitted(output: str) -> list[str]:
+    return [
+        metric["Name"]
+        for line in output.splitlines()
+        if line.startswith('{"_aws"')
+        for directive in json.loads(line)["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    ]
+
+
+def test_authentic_entry_ready_is_enqueued_once_behind_a_claim_kept_eight_days(harness: Harness) -> None:
     status, body = harness.respond(entry_event())
 
     assert (status, body["outcome"], body["kind"]) == (200, "accepted", "entry_ready")
     (message,) = harness.queue.messages
     assert KalturaEvent.from_json(message).kind is EventKind.ENTRY_READY
-    assert harness.dedupe.rows[JOB_KEY].state is ClaimState.ENQUEUED
-    assert harness.dedupe.rows[JOB_KEY].message_id == "message-1"
+    assert list(harness.dedupe.rows) == [JOB_KEY]
+    assert harness.dedupe.rows[JOB_KEY].expires_at == int(harness.clock.now) + 8 * 86400
+    assert harness.dedupe.releases == []
 
 
 def test_sequential_redeliveries_are_duplicates(harness: Harness) -> None:
@@ -200,6 +200,31 @@ def test_sequential_redeliveries_are_duplicates(harness: Harness) -> None:
         (200, "duplicate"),
     ]
     assert len(harness.queue.messages) == 1
+
+
+def test_concurrent_deliveries_of_one_job_enqueue_exactly_one_message(harness: Harness) -> None:
+    start = threading.Barrier(8)
+
+    def deliver(_: int) -> tuple[int, str]:
+        start.wait(timeout=5)
+        status, body = harness.respond(entry_event())
+        return status, body["outcome"]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(deliver, range(8)))
+
+    assert sorted(answers) == [(200, "accepted")] + [(200, "duplicate")] * 7
+    assert len(harness.queue.messages) == 1
+
+
+def test_claim_row_past_its_expiry_is_claimed_again(harness: Harness) -> None:
+    harness.dedupe.rows[JOB_KEY] = Row("long-ago", harness.clock.now - 1)  # expired, TTL has not deleted it yet
+
+    status, body = harness.respond(entry_event())
+
+    assert (status, body["outcome"]) == (200, "accepted")
+    assert len(harness.queue.messages) == 1
+    assert harness.dedupe.rows[JOB_KEY].token != "long-ago"
 
 
 def test_authentic_other_event_is_200_and_touches_neither_dedupe_nor_queue(harness: Harness) -> None:
@@ -226,88 +251,94 @@ def test_unsigned_empty_body_is_401(harness: Harness) -> None:
     assert harness.respond(event)[0] == 401
 
 
-def test_fresh_claim_held_by_a_concurrent_delivery_gives_503_after_a_bounded_wait(harness: Harness) -> None:
-    harness.dedupe.rows[JOB_KEY] = Row(ClaimState.PENDING, "other", harness.clock.now + 10)
-
-    status, body = harness.respond(entry_event())
-
-    assert (status, body["reason"]) == (503, "claim_in_progress")
-    assert harness.queue.messages == []
-    assert sum(harness.clock.sleeps) <= 0.1 + CLAIM_POLL_INTERVAL_SECONDS
-    assert harness.dedupe.rows[JOB_KEY].token == "other"  # the other delivery's claim is untouched
-
-
-def test_claim_that_resolves_to_enqueued_during_the_wait_is_a_duplicate(harness: Harness) -> None:
-    harness.dedupe.rows[JOB_KEY] = Row(ClaimState.PENDING, "other", harness.clock.now + 10)
-    harness.dedupe.on_poll = [lambda: None, lambda: setattr(harness.dedupe.rows[JOB_KEY], "state", ClaimState.ENQUEUED)]
-
-    status, body = harness.respond(entry_event())
-
-    assert (status, body["outcome"]) == (200, "duplicate")
-    assert harness.queue.messages == []
-
-
-def test_claim_released_by_a_failed_concurrent_delivery_is_taken_and_sent(harness: Harness) -> None:
-    harness.dedupe.rows[JOB_KEY] = Row(ClaimState.PENDING, "other", harness.clock.now + 10)
-    harness.dedupe.on_poll = [lambda: harness.dedupe.rows.pop(JOB_KEY)]
-
-    status, body = harness.respond(entry_event())
-
-    assert (status, body["outcome"]) == (200, "accepted")
-    assert len(harness.queue.messages) == 1
-
-
-def test_claim_of_a_dead_delivery_is_taken_over(harness: Harness) -> None:
-    harness.dedupe.rows[JOB_KEY] = Row(ClaimState.PENDING, "dead", harness.clock.now - 1)
-
-    assert harness.respond(entry_event())[1]["outcome"] == "accepted"
-    assert len(harness.queue.messages) == 1
-
-
-def test_without_wait_budget_a_fresh_claim_is_503_at_once() -> None:
-    harness = build(claim_wait_seconds=0)
-    harness.dedupe.rows[JOB_KEY] = Row(ClaimState.PENDING, "other", harness.clock.now + 10)
-
-    assert harness.respond(entry_event())[0] == 503
-    assert harness.clock.sleeps == []
-
-
 def test_queue_failure_is_503_and_releases_the_claim_so_the_retry_gets_through(harness: Harness) -> None:
-    harness.queue.fail = True
-
-    assert harness.respond(entry_event())[0] == 503
-    assert harness.dedupe.rows == {}
-
-    harness.queue.fail = False
-    assert harness.respond(entry_event())[1]["outcome"] == "accepted"
-    assert len(harness.queue.messages) == 1
-
-
-def test_queue_failure_stays_503_when_the_release_fails_too(harness: Harness) -> None:
-    harness.queue.fail = True
-    harness.dedupe.fail_release = True
+    harness.queue.error = QueueUnavailableError("sqs", "SendMessage", "ServiceUnavailable")
 
     status, body = harness.respond(entry_event())
 
     assert (status, body["reason"]) == (503, "queue_unavailable")
-
-
-def test_failure_to_mark_after_the_send_still_answers_200(harness: Harness) -> None:
-    harness.dedupe.fail_mark = True
-
-    status, body = harness.respond(entry_event())
-
-    assert (status, body["outcome"]) == (200, "accepted")
+    assert harness.dedupe.rows == {}
+    harness.queue.error = None
+    assert harness.respond(entry_event())[1]["outcome"] == "accepted"
     assert len(harness.queue.messages) == 1
 
 
+def test_unexpected_send_error_propagates_and_still_releases_the_claim(harness: Harness) -> None:
+    harness.queue.error = RuntimeError("bug in the adapter")
+
+    with pytest.raises(RuntimeError):
+        harness.respond(entry_event())
+
+    assert harness.dedupe.rows == {}
+
+
+def test_release_failure_stays_503_is_counted_and_leaves_the_event_to_the_sweep(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    harness.queue.error = QueueUnavailableError("sqs", "SendMessage", "ServiceUnavailable")
+    harness.dedupe.release_error = DedupeStoreUnavailableError("dynamodb", "DeleteItem", "InternalServerError")
+    capsys.readouterr()
+
+    status, body = harness.respond(entry_event())
+
+    assert (status, body["reason"]) == (503, "queue_unavailable")
+    assert "DedupeReleaseFailed" in metrics_emitted(capsys.readouterr().out)
+    # The documented consequence: the claim stayed, so Kaltura's retry is answered as a duplicate (sweep recovers).
+    harness.queue.error = harness.dedupe.release_error = None
+    assert harness.respond(entry_event())[1]["outcome"] == "duplicate"
+    assert harness.queue.messages == []
+
+
+def test_queue_that_does_not_answer_before_the_deadline_is_503_with_the_claim_released(harness: Harness) -> None:
+    harness.queue.stall = threading.Event()
+    try:
+        status, body = harness.respond(entry_event(), remaining_seconds=RELEASE_RESERVE_SECONDS + STALL_SECONDS)
+        rows_after_answer = dict(harness.dedupe.rows)
+    finally:
+        harness.queue.stall.set()
+
+    assert (status, body["reason"]) == (503, "queue_unavailable")
+    assert rows_after_answer == {}
+
+
+def test_invocation_without_time_for_the_writes_answers_503_and_writes_nothing(harness: Harness) -> None:
+    status, body = harness.respond(entry_event(), remaining_seconds=RELEASE_RESERVE_SECONDS - 0.1)
+
+    assert (status, body["reason"]) == (503, "dedupe_unavailable")
+    assert harness.dedupe.rows == {}
+    assert harness.queue.messages == []
+
+
 def test_dedupe_table_unavailable_is_503_and_nothing_is_sent(harness: Harness) -> None:
-    harness.dedupe.fail_claim = True
+    harness.dedupe.claim_error = DedupeStoreUnavailableError("dynamodb", "PutItem", "ProvisionedThroughputExceeded")
 
     status, body = harness.respond(entry_event())
 
     assert (status, body["outcome"], body["reason"]) == (503, "failed", "dedupe_unavailable")
     assert harness.queue.messages == []
+
+
+def test_claim_written_but_answered_with_an_error_is_released_so_the_retry_gets_through(harness: Harness) -> None:
+    harness.dedupe.claim_lands_then_fails = True
+
+    assert harness.respond(entry_event())[0] == 503
+    assert harness.dedupe.rows == {}
+
+    harness.dedupe.claim_lands_then_fails = False
+    assert harness.respond(entry_event())[1]["outcome"] == "accepted"
+    assert len(harness.queue.messages) == 1
+
+
+def test_dedupe_table_that_does_not_answer_before_the_deadline_is_503_and_nothing_is_sent(harness: Harness) -> None:
+    harness.dedupe.claim_stall = threading.Event()
+    try:
+        status, body = harness.respond(entry_event(), remaining_seconds=RELEASE_RESERVE_SECONDS + STALL_SECONDS)
+    finally:
+        harness.dedupe.claim_stall.set()
+
+    assert (status, body["reason"]) == (503, "dedupe_unavailable")
+    assert harness.queue.messages == []
+    assert harness.dedupe.releases == [JOB_KEY]  # its write may still land: undo it if it did
 
 
 def test_unknown_partner_is_404_before_any_signature_or_parsing() -> None:
@@ -360,7 +391,6 @@ def test_partner_mismatch_is_403_after_verification(harness: Harness) -> None:
         (SignatureError("bad_signature", "bad"), 401, "bad_signature"),
         (UnknownPartnerError("unknown_partner", "who"), 404, "unknown_partner"),
         (PartnerMismatchError("partner_mismatch", "not yours"), 403, "partner_mismatch"),
-        (ClaimInProgressError("claim_in_progress", "later"), 503, "claim_in_progress"),
         (QueueUnavailableError("sqs", "SendMessage", "x"), 503, "queue_unavailable"),
         (DedupeStoreUnavailableError("dynamodb", "PutItem", "x"), 503, "dedupe_unavailable"),
         (SecretUnavailableError("secretsmanager", "GetSecretValue", "x"), 503, "secrets_unavailable"),
@@ -400,11 +430,3 @@ def test_unmapped_errors_propagate_so_lambda_reports_them() -> None:
 
     with pytest.raises(Bug):
         respond(entry_event(), intake=buggy)
-
-
-def test_lease_of_the_claim_covers_the_invocations_remaining_time(harness: Harness) -> None:
-    request = request_from_api_gateway(entry_event(), now=harness.clock.now, remaining_seconds=9.0)
-
-    harness.intake.process(request)
-
-    assert harness.dedupe.rows[JOB_KEY].lease_until == pytest.approx(harness.clock.now + 14.0)
