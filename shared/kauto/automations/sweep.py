@@ -6,7 +6,7 @@ each partner with a section in the automation configuration, at three things:
 
 - ``sessions``: report 6000 over the window; every main-room session that ended in it and whose ledger row is not
   ``done`` is sent as a ``session_ended`` event (dedupe key ``sweep:session:<pid>:<room>:<session>``).
-- ``entries``: ``baseEntry.list`` of READY entries updated in the window (the client slices the time range to stay
+- ``entries``: ``baseEntry.list`` of READY media clips updated in the window (the client slices the time range to stay
   under Kaltura's 10,000-result cap); every entry without a final caption decision for its current content
   (``caption#<pid>#<entry>`` / ``decision#...``) is sent as an ``entry_ready`` event with the fields the webhook
   would have carried (dedupe key ``sweep:entry:<pid>:<id>:<updatedAt>``). Only when captions are enabled.
@@ -25,7 +25,7 @@ first run looks back ``lookback_seconds``, and a run never covers more than ``lo
 off for long catches up over several runs). A part advances its watermark only after everything it found was
 enqueued. Work is bounded: at most ``max_slice_results`` items per part and run, and a part stops early when the
 invocation's time runs low; its watermark then moves to the last item handled (items come oldest first) and the next
-run resumes there without the overlap.
+run resumes there without the overlap (items of that very second are looked at again, not counted).
 
 An enqueue is claimed in the ledger first (``sk=sent#<dedupe key>``, kept a day), so overlapping windows do not send
 the same item twice.
@@ -75,6 +75,8 @@ OPEN_TASK_STATUSES = (
 )
 
 ENTRY_OBJECT_TYPE = "KalturaBaseEntry"
+MEDIA_CLIP_ENTRY_TYPE = 1
+"""``KalturaEntryType.MEDIA_CLIP``."""
 TASK_OBJECT_TYPE = "KalturaEntryVendorTask"
 
 
@@ -107,6 +109,8 @@ class PartResult:
     checked: int = 0
     complete: bool = True
     watermark: int | None = None
+    resumed: bool = False
+    """The previous run stopped early: this one starts at its watermark, without the overlap."""
 
 
 @dataclass(slots=True)
@@ -207,13 +211,14 @@ class _PartnerSweeper:
         rules = self.settings.sweep
         row = self.deps.ledger.get(self.pk, part.value)
         watermark = row.get("watermark") if row is not None else None
+        resumed = isinstance(watermark, int) and row is not None and row.get("complete") is False
         if isinstance(watermark, int):
-            # After a cut-short run everything up to the watermark was handled: resume exactly there.
-            since = watermark if row is not None and row.get("complete") is False else watermark - rules.overlap_seconds
+            # After a cut-short run everything before the watermark was handled: resume exactly there.
+            since = watermark if resumed else watermark - rules.overlap_seconds
         else:
             since = self.now - rules.lookback_seconds
         until = min(self.now, since + rules.lookback_seconds)
-        result = PartResult(part, since, max(since, until))
+        result = PartResult(part, since, max(since, until), resumed=resumed)
         body(result)
         result.watermark = result.until if result.complete else (result.watermark or since)
         self.deps.ledger.put(
@@ -243,11 +248,16 @@ class _PartnerSweeper:
         for the next).
         """
         limit = self.settings.sweep.max_slice_results
+        counted = 0
         for moment, item in items:
             left = self.time_left()
-            if result.found >= limit or (left is not None and left < MIN_SECONDS_LEFT):
+            if counted >= limit or (left is not None and left < MIN_SECONDS_LEFT):
                 result.complete = False
                 return
+            # Items at the second a cut-short run stopped in were (partly) handled by it: they are looked at again
+            # but not counted, so a run always gets past them.
+            if not (result.resumed and moment == result.since):
+                counted += 1
             result.found += 1
             yield item
             result.watermark = moment
@@ -326,8 +336,14 @@ class _PartnerSweeper:
 
     def _entries(self, result: PartResult) -> None:
         client = self.deps.kaltura(self.partner_id)
+        # Media clips only: REACH captions media (and meeting or live recordings are media clips too); rooms and
+        # playlists change often and would be listed only to be skipped.
         entries = client.entries.list(
-            since=result.since, until=result.until, time_field="updatedAt", statuses=(EntryStatus.READY,)
+            since=result.since,
+            until=result.until,
+            time_field="updatedAt",
+            statuses=(EntryStatus.READY,),
+            entry_types=(MEDIA_CLIP_ENTRY_TYPE,),
         )
         for entry in self._take(result, ((entry.updated_at or result.since, entry) for entry in entries)):
             decision = self.deps.ledger.get(caption_pk(self.partner_id, entry.id), decision_sk(entry))

@@ -159,11 +159,14 @@ class _Entries:
         admin_tags_any: Iterable[str] = (),
     ) -> Iterator[Entry]:
         wanted = {int(status) for status in statuses}
+        types = {str(entry_type) for entry_type in entry_types}
         self._kaltura.entry_lists.append((since, until, time_field))
         found = [
             raw
             for raw in self._kaltura.entries.values()
-            if since <= raw[time_field] <= until and (not wanted or raw["status"] in wanted)
+            if since <= raw[time_field] <= until
+            and (not wanted or raw["status"] in wanted)
+            and (not types or str(raw["type"]) in types)
         ]
         return iter([Entry.from_api(raw) for raw in sorted(found, key=lambda raw: raw[time_field])])
 
