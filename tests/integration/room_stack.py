@@ -14,9 +14,9 @@ import contextlib
 import json
 import os
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kauto.aws.ledger import item_from_dynamo
@@ -29,6 +29,7 @@ from kauto_local.stack import LocalAwsStack
 PARTNER_ID = 1234567
 ADMIN_SECRET = "0123456789abcdef0123456789abcdef"
 HASH_ALGORITHM = "sha256"
+SWEEP_EVENT = Path(__file__).resolve().parents[2] / "events" / "sweep" / "schedule.event.json"
 
 
 @dataclass
@@ -101,8 +102,8 @@ class AutomationStack:
     # -- the sweep (what EventBridge Scheduler does) ------------------------------------------------------------
 
     def run_sweep(self) -> dict[str, int]:
-        event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.scheduler"}
-        result: dict[str, int] = self.runtime.invoke("SweepFunction", event)
+        """Invoke SweepFunction as its schedule does (with the sample event in events/sweep)."""
+        result: dict[str, int] = self.runtime.invoke("SweepFunction", json.loads(SWEEP_EVENT.read_text()))
         return result
 
     # -- observing AWS ------------------------------------------------------------------------------------------
