@@ -13,6 +13,9 @@ What happens to an error decides whether the SQS record is retried:
 - **Done**: an ``ALREADY_DONE`` Kaltura error means the side effect exists.
 
 Automations record their own domain outcomes (a skipped entry, a credit problem, a rejected order) and return.
+
+An entry-ready event runs the caption decision first and then, for a meeting recording (the configured admin tag),
+the session reports. Both are idempotent: when the first raises, the retry runs both again.
 """
 
 from __future__ import annotations
