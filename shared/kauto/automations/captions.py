@@ -39,7 +39,9 @@ states, PROTOCOL.md §4.1), so the ledger row is claimed *before* ordering:
 
 Every decision is recorded under ``decision#<content>`` (ordered, adopted, skipped and why, dry run, credit).
 Credit problems (``EXCEEDED_MAX_CREDIT_ALLOWED``, ``CREDIT_EXPIRED``) alert once per partner per ``alerts.
-credit_period`` and are not retried; their decision is not final, so a later READY or the sweep tries again.
+credit_period`` and are not retried; their decision is not final, so a later READY or the sweep tries again. Setup
+problems a person must fix (no enabled catalog item, item or profile missing, REACH forbidden) alert at the same pace;
+refusals about one entry (too short, unsupported type) are only recorded.
 """
 
 from __future__ import annotations
