@@ -15,6 +15,10 @@ A rule names a digest metric and a bound on its relative change, in percent of t
   evaluates: a relative change from nothing is undefined.
 - ``severity``: ``info``, ``warning`` (default) or ``critical``.
 
+Where rules live: the ``week_over_week`` list of the automation config's ``weekly`` section, at the top level (all
+partners) and/or in ``weekly.partners.<pid>`` (replaces the top-level list for that partner); see
+:func:`partner_rules`.
+
 Alerts (rule ``weekly_change``) are published at most once per (partner, ISO week, rule): the dedupe key is
 ``weekly:<partner>:<week>:<rule id>``, so a redelivered digest message or a re-run of the same week does not alert
 again, while the next week does.
@@ -35,6 +39,8 @@ from kauto.errors import ConfigError
 ALERT_RULE = "weekly_change"
 """The ``alert`` attribute of week-over-week alerts (SNS subscribers can filter on it)."""
 
+RULES_SETTING = "week_over_week"
+"""The key of the rule list in the ``weekly`` section and in each ``weekly.partners.<pid>`` entry."""
 _RULE_KEYS = frozenset({"metric", "change_below_percent", "change_above_percent", "min_previous", "severity"})
 
 
@@ -136,6 +142,17 @@ def parse_rules(value: Any, path: str) -> tuple[WowRule, ...]:
     if duplicates:
         raise ConfigError(path, f"rule {duplicates[0]} is listed twice")
     return tuple(rules)
+
+
+def partner_rules(weekly_section: Mapping[str, Any] | None, partner_id: int) -> tuple[WowRule, ...]:
+    """``partner_id``'s rules from the raw ``weekly`` section: its own ``week_over_week`` list if it has one, else
+    the top-level list; :class:`ConfigError` names the path of a bad rule."""
+    section = weekly_section or {}
+    partners = section.get("partners")
+    own = partners.get(str(partner_id)) if isinstance(partners, Mapping) else None
+    if isinstance(own, Mapping) and RULES_SETTING in own:
+        return parse_rules(own[RULES_SETTING], f"weekly.partners.{partner_id}.{RULES_SETTING}")
+    return parse_rules(section.get(RULES_SETTING), f"weekly.{RULES_SETTING}")
 
 
 def parse_rule(item: Any, path: str) -> WowRule:

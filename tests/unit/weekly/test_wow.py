@@ -16,6 +16,7 @@ from kauto.weekly.wow import (
     change_percent,
     evaluate,
     parse_rules,
+    partner_rules,
     publish_findings,
 )
 
@@ -145,3 +146,23 @@ def test_the_alert_names_the_metric_week_and_numbers_and_links_the_digest() -> N
     }
     assert message["links"] == ["s3://bucket/weekly/partner_id=1234567/week=2025-W02/digest.html"]
     assert message["dedupe_key"] == "weekly:1234567:2025-W02:plays.below.-30"
+
+
+def test_partner_rules_take_the_partners_own_list_over_the_top_level_one() -> None:
+    section = {
+        "week_over_week": [{"metric": "plays", "change_below_percent": -30}],
+        "partners": {str(PARTNER_ID): {"week_over_week": [{"metric": "room_sessions", "change_below_percent": -50}]}},
+    }
+
+    assert [rule.rule_id for rule in partner_rules(section, PARTNER_ID)] == ["room_sessions.below.-50"]
+    assert [rule.rule_id for rule in partner_rules(section, 7654321)] == ["plays.below.-30"]
+    assert partner_rules(None, PARTNER_ID) == ()
+
+
+def test_a_bad_partner_rule_names_its_path() -> None:
+    section = {"partners": {str(PARTNER_ID): {"week_over_week": [{"metric": "likes", "change_below_percent": -1}]}}}
+
+    with pytest.raises(ConfigError) as error:
+        partner_rules(section, PARTNER_ID)
+
+    assert error.value.setting == f"weekly.partners.{PARTNER_ID}.week_over_week[0].metric"

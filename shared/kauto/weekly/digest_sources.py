@@ -1,0 +1,152 @@
+"""What the weekly digest reads: report objects in the bucket (streamed) and ledger rows (scanned).
+
+The output ports (:class:`kauto.aws.s3_writer.ObjectStore`, :class:`kauto.aws.ledger.Ledger`) only write and read
+single rows, so the digest has its own small read port, :class:`DigestSources`:
+
+- :class:`AwsDigestSources`: S3 GetObject (streamed in 1 MiB chunks, never held whole) and a DynamoDB Scan of the
+  ledger filtered server-side on a partition-key prefix. The scan reads the whole table once per digest; fine for a
+  ledger of captions and tasks, and the place to switch to a GSI query if the table grows very large.
+- :class:`InMemoryDigestSources`: the same over ``kauto.aws.fakes.InMemoryObjectStore`` / ``InMemoryLedger``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kauto.aws.clients import dynamodb_client, s3_client
+from kauto.aws.ledger import PK, Item, LedgerUnavailableError, is_live, item_from_dynamo
+from kauto.aws.s3_writer import ReportStoreError
+from kauto.config import required_env
+
+if TYPE_CHECKING:
+    from kauto.aws.fakes import InMemoryLedger, InMemoryObjectStore
+
+READ_CHUNK_BYTES = 1024 * 1024
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class DigestSources(Protocol):
+    """Port: read what a weekly run left behind."""
+
+    def get_object(self, key: str) -> bytes | None:
+        """A small object (manifest, previous digest data) whole; ``None`` when it does not exist."""
+        ...
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        """A report object as a stream of chunks (bounded memory whatever its size)."""
+        ...
+
+    def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
+        """Every live ledger item whose partition key starts with ``pk_prefix``."""
+        ...
+
+
+class AwsDigestSources:
+    """:class:`DigestSources` over an S3 bucket and the ledger table (boto3 low-level clients)."""
+
+    def __init__(
+        self, s3: Any, bucket: str, dynamodb: Any, table: str, *, clock: Callable[[], float] = time.time
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._dynamodb = dynamodb
+        self._table = table
+        self._clock = clock
+
+    @classmethod
+    def for_bucket(cls, bucket: str, environ: Mapping[str, str] | None = None) -> AwsDigestSources:
+        """The shared clients, ``bucket`` (the report store's) and the ledger table named by ``LEDGER_TABLE``."""
+        env = os.environ if environ is None else environ
+        return cls(s3_client(), bucket, dynamodb_client(), required_env("LEDGER_TABLE", env))
+
+    def get_object(self, key: str) -> bytes | None:
+        try:
+            response = self._s3.get_object(Bucket=self._bucket, Key=key)
+            body: bytes = response["Body"].read()
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+            if code in _MISSING:
+                return None
+            raise ReportStoreError("GetObject", self._bucket, key, code) from error
+        except BotoCoreError as error:
+            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
+        return body
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(READ_CHUNK_BYTES)
+            finally:
+                body.close()
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+            raise ReportStoreError("GetObject", self._bucket, key, code) from error
+        except BotoCoreError as error:
+            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
+
+    def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
+        now = self._clock()
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "begins_with(#pk, :prefix)",
+            "ExpressionAttributeNames": {"#pk": PK},
+            "ExpressionAttributeValues": {":prefix": {"S": pk_prefix}},
+        }
+        while True:
+            try:
+                response = self._dynamodb.scan(**request)
+            except ClientError as error:
+                code = error.response.get("Error", {}).get("Code", "ClientError")
+                raise LedgerUnavailableError("dynamodb", "Scan", f"{self._table}: {code}") from error
+            except BotoCoreError as error:
+                raise LedgerUnavailableError("dynamodb", "Scan", f"{self._table}: {type(error).__name__}") from error
+            for raw in response.get("Items", []):
+                item = item_from_dynamo(raw)
+                if is_live(item, now):
+                    yield item
+            last_key = response.get("LastEvaluatedKey")
+            if not last_key:
+                return
+            request["ExclusiveStartKey"] = last_key
+
+
+class InMemoryDigestSources:
+    """:class:`DigestSources` over the in-memory fakes; objects are streamed in ``chunk_bytes`` pieces."""
+
+    def __init__(
+        self,
+        store: InMemoryObjectStore,
+        ledger: InMemoryLedger,
+        *,
+        clock: Callable[[], float] = time.time,
+        chunk_bytes: int = 7,
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._clock = clock
+        self._chunk_bytes = chunk_bytes
+
+    def get_object(self, key: str) -> bytes | None:
+        return self._store.objects.get(key)
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        body = self._store.objects.get(key)
+        if body is None:
+            raise ReportStoreError("GetObject", self._store.bucket, key, "NoSuchKey")
+        for start in range(0, len(body), self._chunk_bytes):
+            yield body[start : start + self._chunk_bytes]
+
+    def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
+        now = self._clock()
+        items = [
+            dict(item)
+            for (pk, _), item in sorted(self._ledger.items.items())
+            if pk.startswith(pk_prefix) and is_live(item, now)
+        ]
+        return iter(items)
