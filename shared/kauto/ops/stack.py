@@ -1,0 +1,71 @@
+"""The deployed stack's resources, read from CloudFormation: parameters (``describe_stacks``) and the physical ids
+of its resources by logical id (``list_stack_resources``: a queue's URL, a table's or a function's name)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from kauto.errors import KautoError
+
+
+class OpsError(KautoError):
+    """An operator command cannot run as asked; the message says what to fix (printed without a traceback)."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackResources:
+    """The outputs and parameters of one deployed stack."""
+
+    name: str
+    parameters: Mapping[str, str]
+    resources: Mapping[str, str]
+    """Logical id -> physical id."""
+
+    def resource(self, logical_id: str, *, option: str) -> str:
+        """The physical id of ``logical_id``; :class:`OpsError` names it and the ``option`` that can replace it."""
+        value = self.resources.get(logical_id, "").strip()
+        if not value:
+            raise OpsError(
+                f"stack {self.name} has no resource {logical_id}; deploy the current template or pass {option}"
+            )
+        return value
+
+    def parameter(self, key: str, *, option: str) -> str:
+        """Parameter ``key``; :class:`OpsError` names it and the ``option`` that can replace it."""
+        value = self.parameters.get(key, "").strip()
+        if not value:
+            raise OpsError(f"stack {self.name} has no parameter {key}; pass {option}")
+        return value
+
+
+def describe_stack(cloudformation: Any, name: str) -> StackResources:
+    """Read stack ``name``; :class:`OpsError` when it does not exist or cannot be read."""
+    try:
+        stacks = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        resources: dict[str, str] = {}
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name):
+            for summary in page.get("StackResourceSummaries", []):
+                resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
+    except ClientError as error:
+        message = str(error.response.get("Error", {}).get("Message", ""))
+        code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+        if "does not exist" in message:
+            raise OpsError(f"stack {name} does not exist in this account and region") from error
+        raise OpsError(f"cannot read stack {name}: {code}") from error
+    except BotoCoreError as error:
+        raise OpsError(f"cannot read stack {name}: {type(error).__name__}") from error
+    if not stacks:
+        raise OpsError(f"stack {name} does not exist in this account and region")
+    stack = stacks[0]
+    return StackResources(
+        name=name,
+        resources=resources,
+        parameters={
+            item["ParameterKey"]: item.get("ResolvedValue") or item.get("ParameterValue", "")
+            for item in stack.get("Parameters", [])
+        },
+    )
