@@ -1,21 +1,39 @@
 """Analytics reports (PROTOCOL §7.1-7.2): ``report.getTable`` / ``getTotal`` / ``getGraphs`` /
 ``getUrlForReportAsCsv`` / ``serve`` over deterministic synthetic data.
 
-Row ``i`` of a report is a pure function of (seed, partner, report type, date range, filter, ``i``), so a report of
-millions of rows is never held in memory: pages are computed on demand and CSV exports stream. Rows are generated
-already sorted by ``count_plays`` descending (plays fall off like ``K / (i + 1)``), which is the default order and
-makes ``+count_plays`` a simple reversal. Totals are exact sums over all rows (cached) and graphs split those totals
-over days with integer arithmetic, so getTable, getTotal and getGraphs always agree.
+Time. A request covers the half-open window ``[fromDate, toDate)`` in unix seconds: Kaltura hands both to Druid as
+an interval, and Druid intervals exclude their end. ``fromDay``/``toDay`` (``YYYYMMDD``, both days included) become
+``[local midnight of fromDay, local midnight after toDay)``. ``timeZoneOffset`` (minutes west of UTC, like
+JavaScript's ``getTimezoneOffset``) says where local days begin; it moves day boundaries, never the window.
+
+Two kinds of report (``ReportSpec.per_moment``):
+
+* Per-moment reports (:data:`VIEWER_SESSIONS`, a simulator report type) have one row per viewing session, each at a
+  fixed instant: UTC day ``D`` holds the configured number of rows for its weekday, evenly spaced over the day. The
+  rows of a window are exactly those whose instant lies inside it, sorted by time, and a row's values depend on the
+  row alone, never on the window asked. Cutting a window anywhere therefore gives the same rows, in the same order
+  once the parts are concatenated, as asking for the whole.
+* Aggregated reports (1, 2, 13, 21, 36, 38) have one row per entity (entry, user, device, country) aggregated over
+  the window, sorted by ``count_plays`` descending (plays fall off like ``K / (i + 1)``). The number of entities is
+  the rows per day summed over the local days the window touches (or a fixed total), and the numbers are drawn per
+  window. As in Kaltura, a window cut in parts lists the popular entities once per part: the parts' rows do not add
+  up to the whole window's (the product's client refuses to split them unless asked).
+
+Rows are computed on demand (a report of millions of rows is never held in memory; CSV exports stream). getTotal is
+the exact sum of the window's rows (cached) and getGraphs splits the same sums over local days, so getTable, getTotal
+and getGraphs always agree.
 """
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
+import functools
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from . import errors
 from .api import Auth, CallContext, RawResponse, Registry
@@ -35,9 +53,19 @@ MAX_RESULT_SIZE = 12_000  # kKavaReportsMgr::MAX_RESULT_SIZE (getTable)
 MAX_CSV_RESULT_SIZE = 60_000  # kKavaReportsMgr::MAX_CSV_RESULT_SIZE (getUrlForReportAsCsv)
 DOWNLOAD_KS_SECONDS = 86_400
 BOM = b"\xef\xbb\xbf"
+DAY = 86_400
+DEFAULT_ROWS_PER_DAY = 3
+# Not a Kaltura report type: the simulator's report whose rows each belong to one moment (PROTOCOL §7.1 says
+# nothing about which real types do; per-session or per-event rows are what a time split is exact for).
+VIEWER_SESSIONS = 9001
 _CHUNK = 64 * 1024
 _MAX_DAYS = 3_700
 _TOTALS_CACHE_SIZE = 64
+_EPOCH = dt.date(1970, 1, 1)
+# Filter fields that only place the window; a per-moment row's values must not depend on them.
+_WINDOW_KEYS = frozenset({"objectType", "interval", "fromDate", "toDate", "fromDay", "toDay", "timeZoneOffset"})
+_SESSION_USERS = 1_024
+_SESSION_ENTRIES = 256
 
 _ADDITIVE = ("count_plays", "sum_time_viewed", "count_loads", "unique_known_users", "sum_view_period")
 _QUARTILES = ("count_plays_25", "count_plays_50", "count_plays_75", "count_plays_100")
@@ -55,7 +83,7 @@ _ENGAGEMENT = (
 
 @dataclass(frozen=True, slots=True)
 class ReportSpec:
-    """Columns of one ``KalturaReportType``."""
+    """Columns of one ``KalturaReportType``; ``per_moment`` reports have a row per moment, not per entity."""
 
     report_type: int
     name: str
@@ -64,6 +92,7 @@ class ReportSpec:
     metrics: tuple[str, ...]
     total_metrics: tuple[str, ...]
     graph_metrics: tuple[str, ...]
+    per_moment: bool = False
 
     @property
     def table_columns(self) -> tuple[str, ...]:
@@ -146,6 +175,16 @@ REPORT_SPECS: dict[int, ReportSpec] = {
             ("count_plays", "unique_known_users", "sum_time_viewed", "avg_time_viewed"),
             ("count_plays", "unique_known_users", "sum_time_viewed"),
         ),
+        ReportSpec(
+            VIEWER_SESSIONS,
+            "VIEWER_SESSIONS",
+            "session",
+            ("session_start", "date_id", "user_id", "full_name", "object_id", "entry_name"),
+            ("count_plays", "sum_time_viewed", "count_loads", "avg_completion_rate"),
+            ("count_plays", "sum_time_viewed", "count_loads", "avg_completion_rate"),
+            ("count_plays", "sum_time_viewed", "count_loads"),
+            per_moment=True,
+        ),
     )
 }
 
@@ -166,28 +205,113 @@ _COUNTRIES = (
 )
 
 
+class MomentGrid:
+    """Where the rows of a per-moment report sit in time.
+
+    UTC day ``D`` (days since 1970-01-01) holds ``rows[weekday]`` rows; row ``k`` of a day with ``n`` rows sits at
+    second ``k * 86400 // n`` of it. Rows are numbered from the epoch, so "the rows before instant ``t``" is a
+    closed formula and a window's rows are a contiguous range of row numbers.
+    """
+
+    def __init__(self, weekday_rows: tuple[int, ...]) -> None:
+        # 1970-01-01 was a Thursday: a 7-day cycle starting at day 0 runs Thursday .. Wednesday.
+        self._cycle = tuple(weekday_rows[(position + 3) % 7] for position in range(7))
+        self._prefix = [0]
+        for rows in self._cycle:
+            self._prefix.append(self._prefix[-1] + rows)
+        self._week = self._prefix[-1]
+
+    def count_before(self, instant: int) -> int:
+        """Number of rows sitting strictly before ``instant``."""
+        day, second = divmod(instant, DAY)
+        weeks, position = divmod(day, 7)
+        rows = self._cycle[position]
+        within = min(rows, -(-second * rows // DAY))  # rows k with k * DAY // rows < second
+        return weeks * self._week + self._prefix[position] + within
+
+    def instant_of(self, number: int) -> int:
+        """The instant (unix seconds) of row ``number``."""
+        weeks, rest = divmod(number, self._week)
+        position = bisect.bisect_right(self._prefix, rest) - 1
+        rows = self._cycle[position]
+        return (weeks * 7 + position) * DAY + (rest - self._prefix[position]) * DAY // rows
+
+    def instants(self, number: int, count: int) -> list[int]:
+        """The instants of rows ``number .. number + count - 1`` (a day at a time: cheaper than one by one)."""
+        weeks, rest = divmod(number, self._week)
+        position = bisect.bisect_right(self._prefix, rest) - 1
+        day, within = weeks * 7 + position, rest - self._prefix[position]
+        instants: list[int] = []
+        while len(instants) < count:
+            rows = self._cycle[day % 7]
+            take = min(rows - within, count - len(instants))
+            base = day * DAY
+            instants.extend(base + index * DAY // rows for index in range(within, within + take))
+            day, within = day + 1, 0
+        return instants
+
+    @property
+    def empty(self) -> bool:
+        """True when no day holds any row."""
+        return self._week == 0
+
+
 @dataclass(slots=True)
 class ReportSettings:
-    """Size knobs: rows per day of the requested range, or a fixed total, per report type."""
+    """Size knobs per report type: rows per day (the same every day or per weekday), or a fixed total."""
 
-    default_rows_per_day: int = 3
-    rows_per_day: dict[int, int] = field(default_factory=dict)
+    weekday_rows: dict[int, tuple[int, ...]] = field(default_factory=dict)
     total_rows: dict[int, int] = field(default_factory=dict)
 
-    def configure(self, report_type: int, *, rows_per_day: int | None = None, total_rows: int | None = None) -> None:
-        """Set the size of ``report_type``; ``total_rows`` wins over ``rows_per_day``."""
-        if rows_per_day is not None:
-            self.rows_per_day[report_type] = rows_per_day
+    def configure(
+        self,
+        report_type: int,
+        *,
+        rows_per_day: int | None = None,
+        rows_per_weekday: tuple[int, ...] | None = None,
+        total_rows: int | None = None,
+    ) -> None:
+        """Size ``report_type`` by exactly one of: ``rows_per_day``, ``rows_per_weekday`` (Monday first, UTC days
+        for per-moment reports, local days for aggregated ones) or ``total_rows`` (aggregated reports only: the same
+        number of entities whatever the window).
+        """
+        spec = REPORT_SPECS.get(report_type)
+        if spec is None:
+            raise ValueError(f"unknown report type {report_type}")
+        if sum(value is not None for value in (rows_per_day, rows_per_weekday, total_rows)) != 1:
+            raise ValueError("give exactly one of rows_per_day, rows_per_weekday, total_rows")
         if total_rows is not None:
+            if spec.per_moment:
+                raise ValueError(f"report {report_type} has a row per moment: size it by rows per day")
+            if total_rows < 0:
+                raise ValueError("total_rows must be >= 0")
             self.total_rows[report_type] = total_rows
-        elif report_type in self.total_rows and rows_per_day is not None:
-            del self.total_rows[report_type]
+            return
+        weekday = (rows_per_day,) * 7 if rows_per_day is not None else tuple(rows_per_weekday or ())
+        if len(weekday) != 7 or any(not isinstance(rows, int) or rows < 0 for rows in weekday):
+            raise ValueError("rows per day must be whole numbers >= 0 (seven of them per weekday)")
+        self.weekday_rows[report_type] = weekday
+        self.total_rows.pop(report_type, None)
 
-    def rows_for(self, report_type: int, days: int) -> int:
-        """Number of rows for a range of ``days`` days."""
+    def rows_of_weekdays(self, report_type: int) -> tuple[int, ...]:
+        """Rows per weekday, Monday first."""
+        return self.weekday_rows.get(report_type, (DEFAULT_ROWS_PER_DAY,) * 7)
+
+    def entity_count(self, report_type: int, date_range: DateRange) -> int:
+        """Entities of an aggregated report over ``date_range``: the fixed total, or rows summed over its days."""
         if report_type in self.total_rows:
             return self.total_rows[report_type]
-        return self.rows_per_day.get(report_type, self.default_rows_per_day) * days
+        weekday = self.rows_of_weekdays(report_type)
+        return sum(weekday[date_range.day(index).weekday()] for index in range(date_range.days))
+
+    def grid(self, report_type: int) -> MomentGrid:
+        """Row placement of a per-moment report."""
+        return _grid(self.rows_of_weekdays(report_type))
+
+
+@functools.lru_cache(maxsize=32)
+def _grid(weekday_rows: tuple[int, ...]) -> MomentGrid:
+    return MomentGrid(weekday_rows)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +376,7 @@ def metric_values(
 
 @dataclass(frozen=True, slots=True)
 class DateRange:
-    """The requested range as local calendar days (``timeZoneOffset`` minutes west of UTC, like JS)."""
+    """A run of local calendar days."""
 
     first_day: dt.date
     days: int
@@ -262,30 +386,57 @@ class DateRange:
         return self.first_day + dt.timedelta(days=index)
 
 
-def parse_date_range(report_filter: Params) -> DateRange:
-    """``fromDate``/``toDate`` (unix seconds) or ``fromDay``/``toDay`` (YYYYMMDD) with ``timeZoneOffset``."""
-    offset = report_filter.get_int("timeZoneOffset", 0) or 0
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """A request's window ``[start, end)`` in unix seconds and where its local days begin."""
+
+    start: int
+    end: int
+    offset_seconds: int  # timeZoneOffset in seconds: local time = UTC - offset
+
+    def local_day_number(self, instant: int) -> int:
+        """Days since 1970-01-01 of the local day ``instant`` falls in."""
+        return (instant - self.offset_seconds) // DAY
+
+    def local_days(self) -> DateRange:
+        """The local days the window touches (none when it is empty)."""
+        first = self.local_day_number(self.start)
+        if self.end <= self.start:
+            return DateRange(_EPOCH + dt.timedelta(days=first), 0)
+        last = self.local_day_number(self.end - 1)
+        return DateRange(_EPOCH + dt.timedelta(days=first), min(last - first + 1, _MAX_DAYS))
+
+
+def parse_window(report_filter: Params) -> TimeWindow:
+    """``fromDate``/``toDate`` (unix seconds, ``[from, to)``) or ``fromDay``/``toDay`` (YYYYMMDD, both days
+    included), with ``timeZoneOffset`` in minutes.
+    """
+    offset = (report_filter.get_int("timeZoneOffset", 0) or 0) * 60
     from_date, to_date = report_filter.get_int("fromDate"), report_filter.get_int("toDate")
     from_day, to_day = report_filter.get_str("fromDay"), report_filter.get_str("toDay")
     if from_date is not None and to_date is not None:
-        first = dt.datetime.fromtimestamp(from_date - offset * 60, dt.UTC).date()
-        last = dt.datetime.fromtimestamp(to_date - offset * 60, dt.UTC).date()
-    elif from_day and to_day:
-        try:
-            first = dt.datetime.strptime(from_day, "%Y%m%d").date()
-            last = dt.datetime.strptime(to_day, "%Y%m%d").date()
-        except ValueError as exc:
-            raise ApiError(errors.INVALID_PARAMETER_VALUE, "reportInputFilter:fromDay", from_day) from exc
-    else:
-        missing = "fromDate" if from_date is None and not from_day else "toDate"
-        raise ApiError(errors.MISSING_MANDATORY_PARAMETER, f"reportInputFilter:{missing}")
-    days = (last - first).days + 1
-    return DateRange(first, max(0, min(days, _MAX_DAYS)))
+        return TimeWindow(from_date, to_date, offset)
+    if from_day and to_day:
+        days = []
+        for name, text in (("fromDay", from_day), ("toDay", to_day)):
+            try:
+                days.append((dt.datetime.strptime(text, "%Y%m%d").date() - _EPOCH).days)
+            except ValueError as exc:
+                raise ApiError(errors.INVALID_PARAMETER_VALUE, f"reportInputFilter:{name}", text) from exc
+        return TimeWindow(days[0] * DAY + offset, (days[1] + 1) * DAY + offset, offset)
+    missing = "fromDate" if from_date is None and not from_day else "toDate"
+    raise ApiError(errors.MISSING_MANDATORY_PARAMETER, f"reportInputFilter:{missing}")
 
 
 def clean_value(value: str, delimiter: str) -> str:
     """§7.1: a delimiter or ``;`` inside a value becomes a space; nothing is escaped."""
     return value.replace(delimiter, " ").replace(";", " ")
+
+
+@functools.lru_cache(maxsize=4096)
+def _day_label(day_number: int, interval: str = "days") -> str:
+    day = _EPOCH + dt.timedelta(days=day_number)
+    return day.strftime("%Y%m") if interval == "months" else day.strftime("%Y%m%d")
 
 
 _MASK64 = (1 << 64) - 1
@@ -296,7 +447,7 @@ _LCG = 6364136223846793005
 def row_numbers(
     seed: int, peak: int, index: int
 ) -> tuple[int, int, int, int, int, int, int, tuple[int, int, int, int]]:
-    """The integer facts of row ``index`` as a tuple in :class:`RowMetrics` order; plays fall off as
+    """The integer facts of aggregated row ``index`` as a tuple in :class:`RowMetrics` order; plays fall off as
     ``peak / (index + 1)``. Hot path of getTotal over millions of rows, hence plain arithmetic."""
     first = mix64(seed ^ (index * _GOLDEN & _MASK64))
     second = (first * _LCG + _GOLDEN) & _MASK64
@@ -321,8 +472,91 @@ def row_numbers(
     )
 
 
-class ReportQuery:
-    """One (report type, partner, filter) combination: rows on demand, totals and graphs from the same rows."""
+_PLAY_LENGTHS = 4096  # distinct viewing times per play: 15 s to about 30 min
+
+
+def session_hash(seed: int, number: int) -> int:
+    """64 well-mixed bits for per-moment row ``number`` (two multiply-xorshift rounds: cheaper than ``mix64``, and
+    plenty for synthetic numbers)."""
+    value = ((number ^ seed) * _GOLDEN) & _MASK64
+    value = ((value ^ (value >> 32)) * 0xD6E8FEB86659FD93) & _MASK64
+    return value ^ (value >> 32)
+
+
+def moment_numbers(value: int) -> tuple[int, int, int, int]:
+    """(plays, time viewed in ms, loads, completion in thousandths) of one viewing session from its hash."""
+    plays = 1 + value % 3
+    return (
+        plays,
+        plays * (15_000 + ((value >> 4) % _PLAY_LENGTHS) * 439),
+        plays + (value >> 26) % 2,
+        (value >> 30) % 1001,
+    )
+
+
+@functools.cache
+def _number_texts() -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...], tuple[str, ...]]:
+    """Report strings of small counts, of every session's time viewed (by plays, then length) and of completion
+    rates: a large pull formats millions of these, so they are formatted once."""
+    counts = tuple(str(count) for count in range(8))
+    times = tuple(
+        tuple(php_float(plays * (15_000 + index * 439) / 1000) for index in range(_PLAY_LENGTHS)) for plays in (1, 2, 3)
+    )
+    return counts, times, tuple(php_float(value / 1000) for value in range(1001))
+
+
+class ReportQuery(Protocol):
+    """One (report type, partner, filter) combination: rows on demand, and totals and graphs from the same rows."""
+
+    spec: ReportSpec
+    delimiter: str
+    row_count: int
+
+    @property
+    def total_key(self) -> tuple[Any, ...]:
+        """Cache key of this query's totals."""
+        ...
+
+    def rows(self, positions: range) -> Iterator[list[str]]:
+        """The table rows at ``positions`` (of :meth:`positions`) as cleaned strings."""
+        ...
+
+    def positions(self, order: str | None, start: int, stop: int) -> range:
+        """Row positions of rows ``start..stop`` of the table in the requested order."""
+        ...
+
+    def totals(self) -> Totals:
+        """Exact sums over all rows (O(rows); cached by the caller)."""
+        ...
+
+    def graph_points(self, metric: str, totals: Totals, interval: str) -> dict[str, int]:
+        """``metric`` summed per local day (or month), labels in time order; the values add up to the total."""
+        ...
+
+
+def _media_entries(core: SimulatorCore, partner_id: int) -> list[tuple[str, str, str, int, int]]:
+    """(id, name, creator, created_at, ms duration) of the partner's media entries, oldest first."""
+    with core.state.lock:
+        media = sorted(
+            (
+                e
+                for e in core.state.entries.values()
+                if e.partner_id == partner_id and e.entry_type == ENTRY_TYPE_MEDIA_CLIP
+            ),
+            key=lambda e: (e.created_at, e.id),
+        )
+        return [(e.id, e.name, e.user_id, e.created_at, e.ms_duration) for e in media]
+
+
+def _requested_ids(report_filter: Params, object_ids: str | None, delimiter: str) -> list[str] | None:
+    wanted = object_ids or report_filter.get_str("entryIdIn")
+    if not wanted:
+        return None
+    return list(dict.fromkeys(part.strip() for part in wanted.split(delimiter) if part.strip())) or None
+
+
+class AggregateQuery:
+    """An aggregated report: a row per entity over the whole window, most plays first."""
 
     def __init__(
         self,
@@ -336,9 +570,9 @@ class ReportQuery:
         self.spec = spec
         self.partner_id = partner_id
         self.delimiter = delimiter
-        self.date_range = parse_date_range(report_filter)
+        self.date_range = parse_window(report_filter).local_days()
         # Names and ids depend on the partner only, so the same entry keeps its id across weeks;
-        # the numbers depend on the range and the filter.
+        # the numbers depend on the window and the filter.
         self.entity_seed = seed_of(core.seed, partner_id, "entities")
         # Everything that filters data changes the numbers; the type and the graph interval do not.
         fingerprint = sorted(
@@ -346,25 +580,14 @@ class ReportQuery:
         )
         self.metric_seed = seed_of(core.seed, partner_id, spec.report_type, fingerprint, object_ids)
         self.scale = 200 + self.metric_seed % 800
-        with core.state.lock:
-            media = sorted(
-                (
-                    e
-                    for e in core.state.entries.values()
-                    if e.partner_id == partner_id and e.entry_type == ENTRY_TYPE_MEDIA_CLIP
-                ),
-                key=lambda e: (e.created_at, e.id),
-            )
-            self._known_entries = {
-                entry.id: (entry.name, entry.user_id, entry.created_at, entry.ms_duration) for entry in media
-            }
-        self._real_ids = [entry.id for entry in media]
-        wanted = object_ids or report_filter.get_str("entryIdIn")
+        media = _media_entries(core, partner_id)
+        self._known_entries = {entry[0]: entry[1:] for entry in media}
+        self._real_ids = [entry[0] for entry in media]
         self._ids_filter: list[str] | None = None
+        wanted = _requested_ids(report_filter, object_ids, delimiter)
         if wanted and spec.dimension in ("entry", "entry_creator"):
-            unique = list(dict.fromkeys(part.strip() for part in wanted.split(delimiter) if part.strip()))
             # Rank the requested ids pseudo-randomly so plays still fall off down the table.
-            self._ids_filter = sorted(unique, key=lambda ident: (seed_of(self.metric_seed, ident) % 1000, ident))
+            self._ids_filter = sorted(wanted, key=lambda ident: (seed_of(self.metric_seed, ident) % 1000, ident))
         self.row_count = self._count(core)
 
     def _count(self, core: SimulatorCore) -> int:
@@ -372,7 +595,7 @@ class ReportQuery:
             return 0
         if self._ids_filter is not None:
             return len(self._ids_filter)
-        rows = core.reports.rows_for(self.spec.report_type, self.date_range.days)
+        rows = core.reports.entity_count(self.spec.report_type, self.date_range)
         if self.spec.dimension == "device":
             return min(rows, len(_DEVICES))
         if self.spec.dimension == "country":
@@ -382,7 +605,7 @@ class ReportQuery:
     @property
     def total_key(self) -> tuple[Any, ...]:
         """Cache key of this query's totals."""
-        return (self.metric_seed, self.row_count, self.date_range, tuple(self._ids_filter or ()))
+        return ("aggregate", self.metric_seed, self.row_count, self.date_range, tuple(self._ids_filter or ()))
 
     def metrics(self, index: int) -> RowMetrics:
         """The numbers of row ``index`` (non-increasing plays as ``index`` grows)."""
@@ -438,6 +661,20 @@ class ReportQuery:
         cells = self.dimension_values(position) + [values[name] for name in self.spec.metrics]
         return [clean_value(cell, self.delimiter) for cell in cells]
 
+    def rows(self, positions: range) -> Iterator[list[str]]:
+        """The rows at ``positions`` as cleaned strings."""
+        return (self.row(position) for position in positions)
+
+    def positions(self, order: str | None, start: int, stop: int) -> range:
+        """Positions of rows ``start..stop``; ``+count_plays`` reverses the default ``-count_plays`` (other orders
+        are not modelled)."""
+        stop = min(stop, self.row_count)
+        if start >= stop:
+            return range(0)
+        if order == "+count_plays":
+            return range(self.row_count - 1 - start, self.row_count - 1 - stop, -1)
+        return range(start, stop)
+
     def totals(self) -> Totals:
         """Exact sums over all rows (O(rows) once per query; cached by the caller)."""
         seed, peak = self.metric_seed, self.scale * self.date_range.days
@@ -456,6 +693,167 @@ class ReportQuery:
                 for slot, value in enumerate(row[7]):
                     quartiles[slot] += value
         return Totals(plays, time_milli, loads, unique_users, view_period, drop_off, completion, quartiles)
+
+    def graph_points(self, metric: str, totals: Totals, interval: str) -> dict[str, int]:
+        """The metric's total spread over the window's local days with integer arithmetic (entities are not tied to
+        a moment, so the split is drawn, deterministically)."""
+        date_range = self.date_range
+        parts = split_over_days(_additive_total(totals, metric), seed_of(self.metric_seed, metric), date_range.days)
+        first = (date_range.first_day - _EPOCH).days
+        buckets: dict[str, int] = {}
+        for day_index, value in enumerate(parts):
+            label = _day_label(first + day_index, interval)
+            buckets[label] = buckets.get(label, 0) + value
+        return buckets
+
+
+@functools.lru_cache(maxsize=16)
+def _session_users(entity_seed: int, delimiter: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (f"user{index + 1:06d}@example.com", clean_value(person_name(entity_seed, index), delimiter))
+        for index in range(_SESSION_USERS)
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _session_entries(entity_seed: int, delimiter: str) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        (object_id(entity_seed, index), clean_value(entry_title(entity_seed, index), delimiter))
+        for index in range(_SESSION_ENTRIES)
+    )
+
+
+class MomentQuery:
+    """A per-moment report: the rows whose instant lies in ``[start, end)``, in time order."""
+
+    def __init__(
+        self,
+        core: SimulatorCore,
+        spec: ReportSpec,
+        partner_id: int,
+        report_filter: Params,
+        delimiter: str,
+        object_ids: str | None,
+    ) -> None:
+        self.spec = spec
+        self.delimiter = delimiter
+        self.window = parse_window(report_filter)
+        self.grid = core.reports.grid(spec.report_type)
+        empty = self.grid.empty or self.window.end <= self.window.start
+        self.first = 0 if empty else self.grid.count_before(self.window.start)
+        self.row_count = 0 if empty else self.grid.count_before(self.window.end) - self.first
+        entity_seed = seed_of(core.seed, partner_id, "entities")
+        # A row's values come from its number and the non-window filters only: any window sees the same row.
+        fingerprint = sorted((key, str(value)) for key, value in report_filter.raw.items() if key not in _WINDOW_KEYS)
+        self.row_seed = seed_of(core.seed, partner_id, spec.report_type, fingerprint, object_ids)
+        self._users = _session_users(entity_seed, delimiter)
+        wanted = _requested_ids(report_filter, object_ids, delimiter)
+        if wanted:
+            self._entries = [(clean_value(ident, delimiter), "") for ident in wanted]
+        else:
+            real = [
+                (clean_value(e[0], delimiter), clean_value(e[1], delimiter)) for e in _media_entries(core, partner_id)
+            ]
+            self._entries = real + list(_session_entries(entity_seed, delimiter)[len(real) :])
+        # Numbers only need cleaning when the delimiter could occur in them.
+        self._clean_numbers = any(char in "0123456789.-e+" for char in delimiter)
+
+    @property
+    def total_key(self) -> tuple[Any, ...]:
+        """Cache key of this query's totals."""
+        return ("moment", self.row_seed, self.first, self.row_count)
+
+    def rows(self, positions: range) -> Iterator[list[str]]:
+        """The rows at ``positions`` (0 = the window's earliest) as cleaned strings.
+
+        The hot path of a large getTable pull (a 1000-row page should cost a few ms): one pass, hash inlined, numbers
+        read from preformatted tables, one date label per local day.
+        """
+        if not positions:
+            return
+        low = min(positions[0], positions[-1])
+        instants = self.grid.instants(self.first + low, len(positions))
+        seed, users, entries = self.row_seed, self._users, self._entries
+        offset, delimiter, clean_numbers = self.window.offset_seconds, self.delimiter, self._clean_numbers
+        counts, times, rates = _number_texts()
+        labels: dict[int, str] = {}
+        for position in positions:
+            instant = instants[position - low]
+            value = session_hash(seed, self.first + position)
+            plays = 1 + value % 3
+            numbers = [
+                counts[plays],
+                times[plays - 1][(value >> 4) % _PLAY_LENGTHS],
+                counts[plays + (value >> 26) % 2],
+                rates[(value >> 30) % 1001],
+            ]
+            if clean_numbers:
+                numbers = [clean_value(cell, delimiter) for cell in numbers]
+            day = (instant - offset) // DAY
+            label = labels.get(day) or labels.setdefault(day, _day_label(day))
+            user_id, full_name = users[(value >> 40) % len(users)]
+            entry_id, entry_name = entries[(value >> 52) % len(entries)]
+            yield [str(instant), label, user_id, full_name, entry_id, entry_name, *numbers]
+
+    def positions(self, order: str | None, start: int, stop: int) -> range:
+        """Positions of rows ``start..stop``: oldest first, or newest first for ``-session_start``."""
+        stop = min(stop, self.row_count)
+        if start >= stop:
+            return range(0)
+        if order == f"-{self.spec.dimension_columns[0]}":
+            return range(self.row_count - 1 - start, self.row_count - 1 - stop, -1)
+        return range(start, stop)
+
+    def totals(self) -> Totals:
+        """Exact sums over the window's rows (completion weighted by plays)."""
+        plays = time_milli = loads = completion = 0
+        for number in range(self.first, self.first + self.row_count):
+            row = moment_numbers(session_hash(self.row_seed, number))
+            plays += row[0]
+            time_milli += row[1]
+            loads += row[2]
+            completion += row[3] * row[0]
+        return Totals(plays, time_milli, loads, 0, 0, 0, completion, [0, 0, 0, 0])
+
+    def graph_points(self, metric: str, totals: Totals, interval: str) -> dict[str, int]:
+        """The metric summed over the rows of each local day (or month) they fall in."""
+        slot = {"count_plays": 0, "sum_time_viewed": 1, "count_loads": 2}[metric]
+        buckets: dict[str, int] = {}
+        for number in range(self.first, self.first + self.row_count):
+            label = _day_label(self.window.local_day_number(self.grid.instant_of(number)), interval)
+            buckets[label] = buckets.get(label, 0) + moment_numbers(session_hash(self.row_seed, number))[slot]
+        return buckets
+
+
+def build_query(
+    core: SimulatorCore,
+    spec: ReportSpec,
+    partner_id: int,
+    report_filter: Params,
+    delimiter: str,
+    object_ids: str | None,
+) -> ReportQuery:
+    """The query object for ``spec``'s kind of report."""
+    kind = MomentQuery if spec.per_moment else AggregateQuery
+    return kind(core, spec, partner_id, report_filter, delimiter, object_ids)
+
+
+def table_rows(
+    core: SimulatorCore,
+    partner_id: int,
+    report_type: int,
+    report_filter: Mapping[str, Any],
+    *,
+    delimiter: str = ",",
+    object_ids: str | None = None,
+    order: str | None = None,
+) -> tuple[list[str], list[list[str]]]:
+    """Header and every row a getTable query would page through, straight from the generator (no paging, no limit)."""
+    spec = REPORT_SPECS.get(report_type)
+    if spec is None:
+        raise ValueError(f"unknown report type {report_type}")
+    query = build_query(core, spec, partner_id, Params(report_filter), delimiter, object_ids)
+    return list(spec.table_columns), list(query.rows(query.positions(order, 0, query.row_count)))
 
 
 class TotalsCache:
@@ -536,25 +934,14 @@ def _delimiter(params: Params) -> str:
 
 
 def _query(ctx: CallContext, params: Params) -> ReportQuery:
-    spec = _spec(params)
-    return ReportQuery(
+    return build_query(
         ctx.core,
-        spec,
+        _spec(params),
         ctx.require_partner(),
         params.obj("reportInputFilter"),
         _delimiter(params),
         params.get_str("objectIds"),
     )
-
-
-def _positions(query: ReportQuery, order: str | None, start: int, stop: int) -> range:
-    """Table positions for rows ``start..stop`` in the requested order (only count_plays ordering is modelled)."""
-    stop = min(stop, query.row_count)
-    if start >= stop:
-        return range(0)
-    if order == "+count_plays":
-        return range(query.row_count - 1 - start, query.row_count - 1 - stop, -1)
-    return range(start, stop)
 
 
 def _get_table(ctx: CallContext, params: Params) -> dict[str, Any]:
@@ -569,7 +956,7 @@ def _get_table(ctx: CallContext, params: Params) -> dict[str, Any]:
             raise ApiError(errors.INTERNAL_SERVERL_ERROR, message=f"result limit is {MAX_RESULT_SIZE} rows")
         size = MAX_RESULT_SIZE
     start = (index - 1) * size
-    rows = [query.row(position) for position in _positions(query, params.get_str("order"), start, start + size)]
+    rows = query.rows(query.positions(params.get_str("order"), start, start + size))
     delimiter = query.delimiter
     return kaltura_object(
         "KalturaReportTable",
@@ -603,15 +990,9 @@ def _get_graphs(ctx: CallContext, params: Params) -> list[dict[str, Any]]:
     totals = ctx.core.report_totals.get(query)
     interval = params.obj("reportInputFilter").get_str("interval") or "days"
     delimiter = query.delimiter
-    date_range = query.date_range
     graphs = []
     for metric in query.spec.graph_metrics:
-        parts = split_over_days(_additive_total(totals, metric), seed_of(query.metric_seed, metric), date_range.days)
-        buckets: dict[str, int] = {}
-        for day_index, value in enumerate(parts):
-            day = date_range.day(day_index)
-            label = day.strftime("%Y%m") if interval == "months" else day.strftime("%Y%m%d")
-            buckets[label] = buckets.get(label, 0) + value
+        buckets = query.graph_points(metric, totals, interval)
         data = "".join(f"{label}{delimiter}{_format_metric(metric, value)};" for label, value in buckets.items())
         graphs.append(kaltura_object("KalturaReportGraph", {"id": metric, "data": data}))
     return graphs
@@ -706,8 +1087,8 @@ def stream_export(export: CsvExport, totals: Totals) -> Iterator[bytes]:
     buffer += _csv_line([total_row[name] for name in query.spec.total_metrics])
     buffer += b"\n"
     buffer += _csv_line(table_headers.split(",") if table_headers else list(query.spec.table_columns))
-    for position in _positions(query, export.order, export.start, export.stop):
-        buffer += _csv_line(query.row(position))
+    for cells in query.rows(query.positions(export.order, export.start, export.stop)):
+        buffer += _csv_line(cells)
         if len(buffer) >= _CHUNK:
             yield bytes(buffer)
             buffer.clear()

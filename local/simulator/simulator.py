@@ -6,7 +6,7 @@ import shutil
 import ssl
 import tempfile
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -21,6 +21,7 @@ from .events import ALL_KINDS
 from .faults import Faults
 from .ks import SESSION_TYPE_ADMIN, KsInfo
 from .microservice import MicroserviceSettings
+from .reports import table_rows
 from .room_reports import add_room_session
 from .server import SimulatorApp, make_server
 from .sessions import authenticate, issue_ks
@@ -158,6 +159,11 @@ class KalturaSimulator:
         if self._public_url:
             return self._public_url
         return self.https_url if self._https is not None else self.url
+
+    @public_url.setter
+    def public_url(self, url: str | None) -> None:
+        """Point returned URLs elsewhere (a CDN host name, another server); None restores the default."""
+        self._public_url = url.rstrip("/") if url else None
 
     @property
     def reports_url(self) -> str:
@@ -422,10 +428,54 @@ class KalturaSimulator:
         return session
 
     def configure_report(
-        self, report_type: int, *, rows_per_day: int | None = None, total_rows: int | None = None
+        self,
+        report_type: int,
+        *,
+        rows_per_day: int | None = None,
+        rows_per_weekday: tuple[int, ...] | None = None,
+        total_rows: int | None = None,
     ) -> None:
-        """Size of a getTable report type: rows per day of the requested range, or a fixed total."""
-        self.core.reports.configure(report_type, rows_per_day=rows_per_day, total_rows=total_rows)
+        """Size of a getTable report type, by exactly one of: rows per day, rows per weekday (Monday first) or a
+        fixed total (aggregated reports only). Per-moment reports (``VIEWER_SESSIONS``) place that many rows on
+        every UTC day; aggregated reports list that many entities per local day the window touches.
+        """
+        self.core.reports.configure(
+            report_type, rows_per_day=rows_per_day, rows_per_weekday=rows_per_weekday, total_rows=total_rows
+        )
+
+    def report_rows(
+        self,
+        partner_id: int,
+        report_type: int,
+        *,
+        from_date: int,
+        to_date: int,
+        time_zone_offset: int = 0,
+        filters: Mapping[str, Any] | None = None,
+        object_ids: str | None = None,
+        delimiter: str = ",",
+        order: str | None = None,
+    ) -> tuple[list[str], list[list[str]]]:
+        """Header and every row ``report.getTable`` pages through for this query, straight from the generator (no
+        HTTP, no paging, no 12,000-row limit): the reference a paged or split fetch must equal.
+
+        ``filters`` are further ``reportInputFilter`` fields (e.g. ``{"entryIdIn": "1_a|1_b"}``), as sent.
+        """
+        report_filter = {
+            **(filters or {}),
+            "fromDate": str(from_date),
+            "toDate": str(to_date),
+            "timeZoneOffset": str(time_zone_offset),
+        }
+        return table_rows(
+            self.core,
+            partner_id,
+            report_type,
+            report_filter,
+            delimiter=delimiter,
+            object_ids=object_ids,
+            order=order,
+        )
 
     def configure_room_report(self, report_id: int, *, rows: int | None = None, body_bytes: int | None = None) -> None:
         """Pad room report 6000/6001/6002 with synthetic rows: a count, or until the CSV body has ``body_bytes``."""

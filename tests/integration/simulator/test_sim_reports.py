@@ -257,3 +257,13 @@ def test_csv_url_limit_and_serve_errors(sim: KalturaSimulator, api: Api, admin_k
     expired = requests.get(url, verify=str(sim.ca_path), timeout=TIMEOUT)
     assert expired.status_code == 200 and expired.headers["Content-Type"] == "text/xml"
     assert "<code>INVALID_KS</code>" in expired.text
+
+
+def test_public_url_can_point_returned_urls_elsewhere(sim: KalturaSimulator, api: Api, admin_ks: str) -> None:
+    sim.public_url = "https://cdnapisec.kaltura.example/"
+    moved = _report(api, admin_ks, "getUrlForReportAsCsv", reportTitle="t", reportText="t", headers="")
+    sim.public_url = None
+    default = _report(api, admin_ks, "getUrlForReportAsCsv", reportTitle="t", reportText="t", headers="")
+
+    assert moved.startswith("https://cdnapisec.kaltura.example/api_v3/index.php/service/report/action/serve/ks/")
+    assert default.startswith(f"{sim.https_url}/api_v3/index.php/")
