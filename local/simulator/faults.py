@@ -1,15 +1,16 @@
-"""Fault injection per route: latency, 5xx, ``ACTION_BLOCKED``, expired KS, connection reset, truncated body.
+"""Fault injection per route: latency, 5xx, redirects, ``ACTION_BLOCKED``, expired KS, connection reset, truncated
+body.
 
 A rule targets a route: ``"service/action"`` (case-insensitive, ``"report/*"`` for a whole service), ``"multirequest"``,
 ``"microservice/generate"`` / ``"microservice/serve"``, a path prefix starting with ``/`` (e.g. ``"/api/v1/"``), or
 ``"*"``. It fires for the next ``count`` matching calls, or with ``probability`` from a seeded RNG, or (neither)
 on every matching call until removed.
 
-Transport faults (latency, status, reset, truncated body) act once per HTTP request, so a multirequest is matched
-as ``"multirequest"``; API faults (``ACTION_BLOCKED``, expired KS) act per call, including each call inside a
-multirequest (the Reports Microservice answers them with HTTP 429 and 401). ``when="after"`` runs the action
-first and then loses the response: the case that tests whether a client's retry of a non-idempotent call
-(e.g. ``entryVendorTask.add``) is handled.
+Transport faults (latency, status, redirect, reset, truncated body) act once per HTTP request, so a multirequest is
+matched as ``"multirequest"``; API faults (``ACTION_BLOCKED``, expired KS) act per call, including each call inside a
+multirequest (the Reports Microservice answers them with HTTP 429 and 401). ``when="after"`` runs the action first and
+then loses the response: the case that tests whether a client's retry of a non-idempotent call (e.g.
+``entryVendorTask.add``) is handled.
 """
 
 from __future__ import annotations
@@ -29,10 +30,17 @@ class FaultKind(enum.Enum):
     EXPIRED_KS = "expired_ks"
     CONNECTION_RESET = "connection_reset"
     TRUNCATED_BODY = "truncated_body"
+    REDIRECT = "redirect"
 
 
 TRANSPORT_KINDS = frozenset(
-    {FaultKind.LATENCY, FaultKind.HTTP_STATUS, FaultKind.CONNECTION_RESET, FaultKind.TRUNCATED_BODY}
+    {
+        FaultKind.LATENCY,
+        FaultKind.HTTP_STATUS,
+        FaultKind.CONNECTION_RESET,
+        FaultKind.TRUNCATED_BODY,
+        FaultKind.REDIRECT,
+    }
 )
 API_KINDS = frozenset({FaultKind.ACTION_BLOCKED, FaultKind.EXPIRED_KS})
 
@@ -49,6 +57,7 @@ class FaultRule:
     status: int = 503
     when: str = "before"
     after_bytes: int | None = None
+    location: str = ""
     fired: int = 0
 
     def matches(self, route_key: str, path: str) -> bool:
@@ -67,6 +76,7 @@ class FaultRule:
         detail = {
             FaultKind.LATENCY: f":{self.latency_ms}ms",
             FaultKind.HTTP_STATUS: f":{self.status}:{self.when}",
+            FaultKind.REDIRECT: f":{self.status}",
             FaultKind.CONNECTION_RESET: f":{self.when}",
         }.get(self.kind, "")
         return f"{self.kind.value}{detail}"
@@ -91,19 +101,21 @@ class Faults:
         status: int = 503,
         when: str = "before",
         after_bytes: int | None = None,
+        location: str = "",
     ) -> FaultRule:
         """Add a rule and return it (its ``fired`` counter can be asserted)."""
         if probability is not None and not 0.0 <= probability <= 1.0:
             raise ValueError("probability must be within [0, 1]")
         if when not in {"before", "after"}:
             raise ValueError("when must be 'before' or 'after'")
-        rule = FaultRule(route, kind, count, probability, latency_ms, status, when, after_bytes)
+        rule = FaultRule(route, kind, count, probability, latency_ms, status, when, after_bytes, location)
         with self._lock:
             self._rules.append(rule)
         return rule
 
     def latency(self, route: str, ms: int, *, count: int | None = None, probability: float | None = None) -> FaultRule:
-        """Delay responses by ``ms`` milliseconds (real time)."""
+        """Answer no earlier than ``ms`` milliseconds (real time) after the request arrived; the action runs
+        meanwhile, so the knob sets the server's response time rather than adding to it."""
         return self.add(route, FaultKind.LATENCY, count=count, probability=probability, latency_ms=ms)
 
     def http_error(
@@ -117,6 +129,23 @@ class Faults:
     ) -> FaultRule:
         """Answer with an infrastructure error status (HTML body, not a Kaltura error)."""
         return self.add(route, FaultKind.HTTP_STATUS, count=count, probability=probability, status=status, when=when)
+
+    def redirect(
+        self,
+        route: str,
+        location: str,
+        *,
+        status: int = 302,
+        count: int | None = None,
+        probability: float | None = None,
+    ) -> FaultRule:
+        """Answer with an HTTP redirect to ``location`` (any URL, e.g. another host) instead of running the call:
+        a CDN or proxy in front of Kaltura sending a download elsewhere."""
+        if status not in (301, 302, 303, 307, 308):
+            raise ValueError("status must be a redirect (301, 302, 303, 307 or 308)")
+        return self.add(
+            route, FaultKind.REDIRECT, count=count, probability=probability, status=status, location=location
+        )
 
     def action_blocked(self, route: str, *, count: int | None = None, probability: float | None = None) -> FaultRule:
         """Rate limiting: the call fails with ``ACTION_BLOCKED`` (§5.2)."""

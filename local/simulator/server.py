@@ -322,6 +322,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "KalturaSimulator"
     timeout = 30
+    # Headers and body leave in separate writes: with Nagle on, the body's last segment waits for the client's
+    # delayed ACK (~40 ms on Linux) on a kept-alive connection, which would swamp the latency knob.
+    disable_nagle_algorithm = True
     server: _Server
 
     def setup(self) -> None:
@@ -350,6 +353,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, method: str) -> None:
         app = self.server.app
+        arrived = time.monotonic()
         body = self._read_body()
         if body is None:
             self._send(Outcome(413, {"Content-Type": "text/plain"}, b"Request Entity Too Large"))
@@ -361,15 +365,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(Outcome(200, {"Content-Type": "application/json"}, kaltura_json(exc.to_api())))
             return
         rules = app.faults.draw(TRANSPORT_KINDS, route.key, route.path)
-        delay = sum(rule.latency_ms for rule in rules if rule.kind is FaultKind.LATENCY)
-        if delay and app.stopping.wait(delay / 1000):
-            return
+        # Latency is the server's response time: the action runs meanwhile and the answer leaves no earlier than
+        # `delay` after the request arrived (a page that takes 5 ms to build under 50 ms latency answers at 50 ms).
+        delay = sum(rule.latency_ms for rule in rules if rule.kind is FaultKind.LATENCY) / 1000
         terminal = next((rule for rule in rules if rule.kind is not FaultKind.LATENCY), None)
         if terminal is not None and terminal.kind is not FaultKind.TRUNCATED_BODY and terminal.when == "before":
             app.record_unexecuted(route, rules)
-            self._apply_terminal(terminal)
+            if not self._wait_until(arrived + delay):
+                self._apply_terminal(terminal)
             return
         outcome, events = app.execute(route, self.headers, body)
+        if self._wait_until(arrived + delay):
+            app.core.emit(events)
+            return
         try:
             if terminal is None:
                 self._send(outcome)
@@ -380,9 +388,17 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             app.core.emit(events)
 
+    def _wait_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` (monotonic); True when the simulator is stopping meanwhile."""
+        left = deadline - time.monotonic()
+        return left > 0 and self.server.app.stopping.wait(left)
+
     def _apply_terminal(self, rule: FaultRule) -> None:
         if rule.kind is FaultKind.CONNECTION_RESET:
             self._reset()
+            return
+        if rule.kind is FaultKind.REDIRECT:
+            self._send(Outcome(rule.status, {"Location": rule.location, "Content-Type": "text/html"}, b""))
             return
         reason = self.responses.get(rule.status, ("Error",))[0]
         page = f"<html><body><h1>{rule.status} {reason}</h1></body></html>".encode()

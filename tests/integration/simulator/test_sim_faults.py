@@ -188,3 +188,24 @@ def test_api_faults_by_path_prefix_and_on_the_microservice(sim: KalturaSimulator
     assert (generate.status_code, generate.json()) == (401, {"error": 'Invalid KS "EXPIRED", Error "-1,INVALID_STR"'})
     assert (serve.status_code, serve.json()) == (429, {"error": "ACTION_BLOCKED"})
     assert [call.faults for call in sim.calls] == [("expired_ks",), ("expired_ks",), ("action_blocked",)]
+
+
+def test_redirect_answers_with_a_location_instead_of_running_the_call(
+    sim: KalturaSimulator, api: Api, admin_ks: str
+) -> None:
+    rule = sim.faults.redirect("report/serve", "https://elsewhere.example/x.csv", status=307, count=1)
+    url = f"{sim.url}/api_v3/index.php/service/report/action/serve/ks/{admin_ks}/id/1234567_nope.csv/report.csv"
+
+    redirected = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+    served = requests.get(url, allow_redirects=False, timeout=TIMEOUT)
+
+    assert (redirected.status_code, redirected.headers["Location"], redirected.content) == (
+        307,
+        "https://elsewhere.example/x.csv",
+        b"",
+    )
+    assert served.status_code == 200 and "<code>FILE_DOESNT_EXIST</code>" in served.text
+    assert rule.fired == 1
+    assert [(call.executed, call.faults) for call in sim.calls] == [(False, ("redirect:307",)), (True, ())]
+    with pytest.raises(ValueError, match="redirect"):
+        sim.faults.redirect("*", "https://x.example", status=200)
