@@ -21,18 +21,18 @@ Decisions:
   answer before the invocation's deadline) the delivery deletes its own claim and answers 503, so Kaltura's retry
   (~60 s later, PROTOCOL.md §2.3) claims and sends afresh. A claim that fails or times out is released the same
   way, since its write may have landed anyway.
-- Both writes run under a deadline taken from the invocation's remaining time, keeping
-  :data:`RELEASE_RESERVE_SECONDS` back to undo the claim and answer. A stalled queue thus yields release + 503 rather
-  than a Lambda timeout that would leave the claim behind. A send abandoned at the deadline may still complete in
-  the background; Kaltura's retry then enqueues the event a second time (a duplicate message, which the idempotent
-  workers absorb, never a lost event).
+- Both writes run on a worker thread under a deadline taken from the invocation's remaining time, keeping
+  :data:`RELEASE_RESERVE_SECONDS` back to undo the claim and answer (:mod:`kauto.intake.deadline`). A stalled
+  queue or table thus yields release + 503 rather than a Lambda timeout that would leave the claim behind. The
+  abandoned writes carry on in the background: a send that still completes means Kaltura's retry enqueues the event
+  a second time (a duplicate message, which the idempotent workers absorb, never a lost event).
 
 Residual risk, accepted: a claim can exist without a message, after which Kaltura's later attempts of that job are
 answered as duplicates and nothing enqueues the event. That happens only when
 - the process dies between the claim and the send (hard crash, out of memory: nothing can run to release it);
 - the send fails and deleting the claim fails too (logged as an error and counted as ``DedupeReleaseFailed``);
-- a claim write abandoned at the deadline still lands after its release (botocore keeps retrying it in the
-  background, e.g. once a network stall clears).
+- writes abandoned at the deadline land the claim after its release (botocore keeps retrying in the background,
+  e.g. once a network stall clears) and then fail to send; if the send succeeds, the event is simply enqueued.
 The scheduled sweep (ready entries without a caption decision, open REACH tasks, ended sessions not yet pulled)
 recovers such an event's effect. There is no lease and no waiting on "claimed but not yet sent": Kaltura never has
 two attempts of one job in flight (it retries only after an attempt failed, PROTOCOL.md §2.3), so a same-key
@@ -180,31 +180,32 @@ class WebhookIntake:
     def _enqueue_once(self, event: KalturaEvent, deadline: float) -> WebhookResponse:
         key = event.dedupe_key
         token = uuid.uuid4().hex
-        writes_deadline = deadline - RELEASE_RESERVE_SECONDS
+        progress: list[str] = []  # steps the worker thread has finished, read when it misses the deadline
+
+        def claim_and_send() -> bool:
+            if not self._dedupe.claim(key, token, now=self._wall_clock()):
+                return False
+            progress.append("claimed")
+            self._queue.send(event)
+            return True
+
         try:
-            claimed = call_before(
-                writes_deadline, self._monotonic, lambda: self._dedupe.claim(key, token, now=self._wall_clock())
-            )
+            # One worker-thread hop for both writes: the deadline costs a thread handoff per delivery, not two.
+            accepted = call_before(deadline - RELEASE_RESERVE_SECONDS, self._monotonic, claim_and_send)
         except DeadlineExceededError as exc:
-            self._release(key, token, deadline, after="claim")
+            # Abandoned, the worker may still claim and send later: releasing now keeps Kaltura's retry working.
+            self._release(key, token, deadline)
+            if progress:
+                raise QueueUnavailableError("sqs", "SendMessage", str(exc)) from exc
             raise DedupeStoreUnavailableError("dynamodb", "PutItem", str(exc)) from exc
         except Exception:
-            # The put may have landed although the call failed (DynamoDB wrote the row, the answer was lost).
-            self._release(key, token, deadline, after="claim")
+            # A failed send, or a failed put that may have landed anyway (DynamoDB wrote, the answer was lost).
+            self._release(key, token, deadline)
             raise
-        if not claimed:
-            return WebhookResponse(200, Outcome.DUPLICATE, kind=event.kind, dedupe_key=key)
-        try:
-            call_before(writes_deadline, self._monotonic, lambda: self._queue.send(event))
-        except DeadlineExceededError as exc:
-            self._release(key, token, deadline, after="send")
-            raise QueueUnavailableError("sqs", "SendMessage", str(exc)) from exc
-        except Exception:
-            self._release(key, token, deadline, after="send")
-            raise
-        return WebhookResponse(200, Outcome.ACCEPTED, kind=event.kind, dedupe_key=key)
+        outcome = Outcome.ACCEPTED if accepted else Outcome.DUPLICATE
+        return WebhookResponse(200, outcome, kind=event.kind, dedupe_key=key)
 
-    def _release(self, key: str, token: str, deadline: float, *, after: str) -> None:
+    def _release(self, key: str, token: str, deadline: float) -> None:
         # Without our claim row Kaltura's retry is treated as new. A row that cannot be deleted makes every later
         # attempt of this job a duplicate: only the sweep can then recover the event, hence an error log + metric.
         try:
@@ -213,7 +214,6 @@ class WebhookIntake:
             logger.error(
                 "could not release the dedupe claim: if it was written, Kaltura's retries are answered as duplicates "
                 "and the sweep recovers the event",
-                extra={"failed_step": after},
                 exc_info=True,
             )
             count("DedupeReleaseFailed")

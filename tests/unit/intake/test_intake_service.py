@@ -57,6 +57,7 @@ class FakeQueue:
     error: Exception | None = None
     stall: threading.Event | None = None
     """When set, ``send`` blocks until the event is set (a queue that does not answer), then sends."""
+    sent: threading.Event = field(default_factory=threading.Event)
 
     def send(self, event: KalturaEvent) -> str:
         if self.stall is not None:
@@ -64,6 +65,7 @@ class FakeQueue:
         if self.error is not None:
             raise self.error
         self.messages.append(event.to_json())
+        self.sent.set()
         return f"message-{len(self.messages)}"
 
 
@@ -329,16 +331,24 @@ def test_claim_written_but_answered_with_an_error_is_released_so_the_retry_gets_
     assert len(harness.queue.messages) == 1
 
 
-def test_dedupe_table_that_does_not_answer_before_the_deadline_is_503_and_nothing_is_sent(harness: Harness) -> None:
+def test_dedupe_table_that_does_not_answer_before_the_deadline_is_503_then_the_late_writes_enqueue_once(
+    harness: Harness,
+) -> None:
     harness.dedupe.claim_stall = threading.Event()
     try:
         status, body = harness.respond(entry_event(), remaining_seconds=RELEASE_RESERVE_SECONDS + STALL_SECONDS)
+        sent_before_answer = list(harness.queue.messages)
     finally:
         harness.dedupe.claim_stall.set()
 
     assert (status, body["reason"]) == (503, "dedupe_unavailable")
-    assert harness.queue.messages == []
-    assert harness.dedupe.releases == [JOB_KEY]  # its write may still land: undo it if it did
+    assert sent_before_answer == []
+    assert harness.dedupe.releases == [JOB_KEY]  # its put may still land: undo it if it did
+    # The abandoned worker carries on once the table answers: it claims and sends, so the event is not lost and
+    # Kaltura's retry is a duplicate.
+    assert harness.queue.sent.wait(timeout=5)
+    assert harness.respond(entry_event())[1]["outcome"] == "duplicate"
+    assert len(harness.queue.messages) == 1
 
 
 def test_unknown_partner_is_404_before_any_signature_or_parsing() -> None:
