@@ -23,6 +23,15 @@ WEBHOOK_HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
 APP_TOKEN_HASH_TYPES = ("SHA1", "MD5", "SHA256", "SHA512")
 """``hashType`` values of a Kaltura app token (PROTOCOL.md §6.3)."""
 
+DEFAULT_APP_TOKEN_HASH_TYPE = "SHA1"  # noqa: S105 - a hash algorithm name, not a secret
+"""An app token's ``hashType`` when the secret names none: Kaltura's own default (PROTOCOL.md §6.3)."""
+
+SESSION_MODES = ("auto", "app_token", "local", "session_start")
+"""How workers obtain a KS: the values of ``kauto.kaltura.SessionMode`` (not imported here: that package loads the
+HTTP client, which the webhook must not). ``local`` builds a KS v2 from the admin secret."""
+
+_LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
 
 def required_env(name: str, environ: Mapping[str, str] | None = None) -> str:
     """Return the non-empty value of environment variable ``name`` or raise :class:`ConfigError` naming it."""
@@ -57,7 +66,7 @@ class AppToken:
 
     id: str
     token: str = field(repr=False)
-    hash_type: str = "SHA256"
+    hash_type: str = DEFAULT_APP_TOKEN_HASH_TYPE
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +85,10 @@ class PartnerConfig:
     app_token: AppToken | None = None
     session_user_id: str | None = None
     session_privileges: str | None = None
+    session_mode: str = "auto"
+    """One of :data:`SESSION_MODES`; ``auto`` uses the app token when there is one, else the admin secret."""
+    reports_service_url: str | None = None
+    """Reports Microservice base URL (https), for the reports only it serves."""
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
@@ -101,6 +114,8 @@ _PARTNER_KEYS = frozenset(
         "app_token",
         "session_user_id",
         "session_privileges",
+        "session_mode",
+        "reports_service_url",
     }
 )
 _APP_TOKEN_KEYS = frozenset({"id", "token", "hash_type"})
@@ -146,6 +161,8 @@ def _parse_partner(partner_id: int, entry: Any, path: str) -> PartnerConfig:
         app_token=_app_token(entry.get("app_token"), f"{path}.app_token"),
         session_user_id=_optional_str(entry, "session_user_id", path),
         session_privileges=_optional_str(entry, "session_privileges", path),
+        session_mode=_session_mode(entry, path),
+        reports_service_url=_reports_service_url(entry, path),
     )
 
 
@@ -180,13 +197,37 @@ def _hash_algorithms(entry: Mapping[str, Any], path: str) -> tuple[str, ...]:
 
 def _service_url(entry: Mapping[str, Any], path: str) -> str:
     setting = f"{path}.service_url"
-    url = _required_str(entry, "service_url", path).rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
-        raise ConfigError(setting, "must be an http(s) base URL such as https://www.kaltura.com")
-    if parts.path.rstrip("/").endswith("/api_v3"):
+    url = _base_url(_required_str(entry, "service_url", path), setting, example="https://www.kaltura.com")
+    if urlsplit(url).path.endswith("/api_v3"):
         raise ConfigError(setting, "give the base URL without /api_v3")
     return url
+
+
+def _reports_service_url(entry: Mapping[str, Any], path: str) -> str | None:
+    value = _optional_str(entry, "reports_service_url", path)
+    if value is None:
+        return None
+    setting = f"{path}.reports_service_url"
+    url = _base_url(value, setting, example="https://reports.<region>.ovp.kaltura.com")
+    parts = urlsplit(url)
+    if parts.scheme != "https" and parts.hostname not in _LOOPBACK_HOSTS:
+        raise ConfigError(setting, "must use https (plain http only for a loopback host)")
+    return url
+
+
+def _base_url(value: str, setting: str, *, example: str) -> str:
+    url = value.rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.query or parts.fragment:
+        raise ConfigError(setting, f"must be an http(s) base URL such as {example}")
+    return url
+
+
+def _session_mode(entry: Mapping[str, Any], path: str) -> str:
+    value = entry.get("session_mode", "auto")
+    if value not in SESSION_MODES:
+        raise ConfigError(f"{path}.session_mode", f"must be one of {', '.join(SESSION_MODES)}")
+    return str(value)
 
 
 def _app_token(value: Any, path: str) -> AppToken | None:
@@ -197,7 +238,7 @@ def _app_token(value: Any, path: str) -> AppToken | None:
     unknown = sorted(set(value) - _APP_TOKEN_KEYS)
     if unknown:
         raise ConfigError(f"{path}.{unknown[0]}", "unknown setting")
-    hash_type = value.get("hash_type", "SHA256")
+    hash_type = value.get("hash_type", DEFAULT_APP_TOKEN_HASH_TYPE)
     if hash_type not in APP_TOKEN_HASH_TYPES:
         raise ConfigError(f"{path}.hash_type", f"must be one of {', '.join(APP_TOKEN_HASH_TYPES)}")
     return AppToken(id=_required_str(value, "id", path), token=_required_str(value, "token", path), hash_type=hash_type)

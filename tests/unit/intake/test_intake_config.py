@@ -41,9 +41,11 @@ def test_full_partner_document() -> None:
             previous_admin_secret="old-secret",
             webhook_hash_algorithms=["sha512", "sha256", "sha256"],
             service_url="http://127.0.0.1:8080/",
-            app_token={"id": "0_abc", "token": "tok", "hash_type": "SHA1"},
+            app_token={"id": "0_abc", "token": "tok", "hash_type": "SHA256"},
             session_user_id="kaltura-automations",
             session_privileges="disableentitlement",
+            session_mode="app_token",
+            reports_service_url="https://reports.nvp1.ovp.kaltura.com/",
         )
     )
 
@@ -51,8 +53,27 @@ def test_full_partner_document() -> None:
     assert partner.webhook_hash_algorithms == ("sha512", "sha256")
     assert partner.webhook_secrets == (SECRET, "old-secret")
     assert partner.service_url == "http://127.0.0.1:8080"
-    assert partner.app_token is not None and partner.app_token.hash_type == "SHA1"
+    assert partner.app_token is not None and partner.app_token.hash_type == "SHA256"
     assert (partner.session_user_id, partner.session_privileges) == ("kaltura-automations", "disableentitlement")
+    assert partner.session_mode == "app_token"
+    assert partner.reports_service_url == "https://reports.nvp1.ovp.kaltura.com"
+
+
+def test_optional_settings_default_to_kalturas_defaults() -> None:
+    partner = parse_partner_secrets(document(app_token={"id": "0_abc", "token": "tok"})).partners[1234567]
+
+    assert partner.app_token is not None
+    assert partner.app_token.hash_type == "SHA1"  # Kaltura's default hashType (PROTOCOL.md §6.3)
+    assert partner.session_mode == "auto"
+    assert partner.reports_service_url is None
+    assert partner.previous_admin_secret is None
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8125", "http://localhost:8125/", "https://reports.example.com"])
+def test_reports_service_url_is_https_or_loopback(url: str) -> None:
+    partner = parse_partner_secrets(document(reports_service_url=url)).partners[1234567]
+
+    assert partner.reports_service_url == url.rstrip("/")
 
 
 def test_secrets_are_hidden_from_repr() -> None:
@@ -89,6 +110,13 @@ def test_secrets_are_hidden_from_repr() -> None:
         ),
         (document(app_token={"id": "0_a"}), "partners.1234567.app_token.token"),
         (document(previous_admin_secert="typo"), "partners.1234567.previous_admin_secert"),
+        (document(session_mode="admin_ks"), "partners.1234567.session_mode"),
+        (document(session_mode="AUTO"), "partners.1234567.session_mode"),
+        (document(session_mode=["auto"]), "partners.1234567.session_mode"),
+        (document(reports_service_url="http://reports.nvp1.ovp.kaltura.com"), "partners.1234567.reports_service_url"),
+        (document(reports_service_url="reports.nvp1.ovp.kaltura.com"), "partners.1234567.reports_service_url"),
+        (document(reports_service_url="https://reports.x?y=1"), "partners.1234567.reports_service_url"),
+        (document(reports_service_url=""), "partners.1234567.reports_service_url"),
     ],
 )
 def test_invalid_document_names_the_setting_without_its_value(text: str, setting: str) -> None:
