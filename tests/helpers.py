@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import importlib.util
+import inspect
 import io
 import itertools
 import json
@@ -40,6 +41,9 @@ def clear_all_kauto_caches() -> None:
         if module is None or not (name == "kauto" or name.startswith("kauto.")):
             continue
         for value in list(vars(module).values()):
+            # A class with a cached method exposes cache_clear unbound (it needs an instance): only functions.
+            if inspect.isclass(value):
+                continue
             cache_clear = getattr(value, "cache_clear", None)
             if callable(cache_clear):
                 cache_clear()
