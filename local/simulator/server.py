@@ -451,7 +451,8 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in _chunks(outcome.body):
                 if after_bytes is not None and sent + len(chunk) > after_bytes:
                     chunk = chunk[: after_bytes - sent]
-                self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+                if chunk:  # an empty chunk would be the terminating one: a complete (empty) body, not a cut
+                    self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
                 sent += len(chunk)
                 if after_bytes is None or sent >= after_bytes:
                     break

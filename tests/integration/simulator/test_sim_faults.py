@@ -209,3 +209,18 @@ def test_redirect_answers_with_a_location_instead_of_running_the_call(
     assert [(call.executed, call.faults) for call in sim.calls] == [(False, ("redirect:307",)), (True, ())]
     with pytest.raises(ValueError, match="redirect"):
         sim.faults.redirect("*", "https://x.example", status=200)
+
+
+def test_streamed_body_cut_before_its_first_byte_is_not_a_complete_empty_body(
+    sim: KalturaSimulator, api: Api, admin_ks: str
+) -> None:
+    sim.faults.truncated_body("report/getCsvFromStringParams", count=1, after_bytes=0)
+
+    with pytest.raises(BROKEN_TRANSFER):
+        response = api.http.post(
+            api.url("report", "getCsvFromStringParams"),
+            data={"ks": admin_ks, "id": 6001, "params": "from_date=0;to_date=1"},
+            stream=True,
+            timeout=TIMEOUT,
+        )
+        b"".join(response.iter_content(1024))
