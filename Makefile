@@ -34,6 +34,7 @@ lint: venv
 
 typecheck: venv
 	$(BIN)/mypy
+	@for handler in functions/*/app.py; do $(BIN)/mypy "$$handler" || exit 1; done
 
 template-check: venv $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml

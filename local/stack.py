@@ -116,9 +116,11 @@ class LocalAwsStack:
         return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
 
     def function_for_queue(self, queue_output: str) -> QueueEventSource:
-        url = self.outputs[queue_output]
+        """The event source that consumes the queue named by a stack output (e.g. ``EventsQueueUrl``)."""
+        # Compare names: the output holds the queue's AWS-style URL, moto's mapping the endpoint-style one.
+        name = self.outputs[queue_output].rsplit("/", 1)[-1]
         for source in self.queue_sources:
-            if source.queue_url == url:
+            if source.queue_url.rsplit("/", 1)[-1] == name:
                 return source
         raise KeyError(f"no function consumes {queue_output}")
 
