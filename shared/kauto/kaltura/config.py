@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from kauto.kaltura.errors import KalturaConfigurationError
 from kauto.kaltura.ks import APP_TOKEN_HASH_TYPES
@@ -106,6 +107,9 @@ class ClientSettings:
     max_download_bytes: int = 5 * 1024**3
     max_response_bytes: int = 64 * 1024**2  # a JSON response larger than this is refused, not buffered
     stream_chunk_bytes: int = 64 * 1024
+    # PEM bundle to trust instead of the default CAs (a private CA, the local simulator). Passed with every request:
+    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's own `verify`, never a request's.
+    ca_bundle: str | None = None
 
     def __post_init__(self) -> None:
         positive = {
@@ -133,4 +137,6 @@ class ClientSettings:
             raise KalturaConfigurationError("ks_refresh_fraction", "must be between 0 and 1")
         if self.max_redirects < 0:
             raise KalturaConfigurationError("max_redirects", "must be >= 0")
+        if self.ca_bundle is not None and not Path(self.ca_bundle).is_file():
+            raise KalturaConfigurationError("ca_bundle", "must be the path of a PEM file")
         object.__setattr__(self, "download_hosts", tuple(h.lower().rstrip(".") for h in self.download_hosts))

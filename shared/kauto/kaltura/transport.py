@@ -239,6 +239,7 @@ class HttpTransport:
                 timeout=timeout,
                 stream=True,
                 allow_redirects=False,
+                verify=self.settings.ca_bundle,  # None: the session's / environment's CAs
             )
         except requests.RequestException as exc:
             raise self._transport_error(exc, what, secret_url) from (None if secret_url else exc)
