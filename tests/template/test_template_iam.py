@@ -245,21 +245,31 @@ def test_sweep_permissions_are_exactly_what_it_uses_and_no_report_access(transla
     assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES
 
 
-def test_schedule_role_may_only_invoke_the_sweep_and_park_failures(translated: Template) -> None:
-    (role,) = [
-        r
-        for r in translated["Resources"].values()
+SCHEDULE_TARGETS = {
+    # schedule role (SAM: <function><event>Role) -> (function it invokes, dead-letter queue of failed invocations)
+    "SweepFunctionScheduleRole": ("SweepFunction", "SweepScheduleDeadLetterQueue"),
+    "WeeklySchedulerFunctionWeeklyRole": ("WeeklySchedulerFunction", "WeeklyScheduleDeadLetterQueue"),
+}
+
+
+def test_each_schedule_role_may_only_invoke_its_function_and_park_failures(translated: Template) -> None:
+    roles = {
+        logical_id: r
+        for logical_id, r in translated["Resources"].items()
         if r["Type"] == "AWS::IAM::Role"
         and r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
         == {"Service": ["scheduler.amazonaws.com"]}
-    ]
-    granted = {
-        (statement["Action"], json.dumps(statement["Resource"]))
-        for policy in role["Properties"]["Policies"]
-        for statement in policy["PolicyDocument"]["Statement"]
     }
 
-    assert granted == {
-        ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": ["SweepFunction", "Arn"]})),
-        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["SweepScheduleDeadLetterQueue", "Arn"]})),
-    }
+    assert set(roles) == set(SCHEDULE_TARGETS)
+    for logical_id, role in roles.items():
+        function_id, dead_letter_queue = SCHEDULE_TARGETS[logical_id]
+        granted = {
+            (statement["Action"], json.dumps(statement["Resource"]))
+            for policy in role["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+        }
+        assert granted == {
+            ("lambda:InvokeFunction", json.dumps({"Fn::GetAtt": [function_id, "Arn"]})),
+            ("sqs:SendMessage", json.dumps({"Fn::GetAtt": [dead_letter_queue, "Arn"]})),
+        }, logical_id
