@@ -1,8 +1,8 @@
 """The ``report`` service: getTable, getTotal, getGraphs, getCsvFromStringParams, getUrlForReportAsCsv (PROTOCOL.md §7).
 
 ``table()`` pages concurrently and transparently splits the date range when a query would pass the 12,000-row
-window (``pageIndex x pageSize <= 12,000``, §7.1): ranges are cut into 2**n equal parts (n halvings at once, so the
-split costs one round trip, not n), parts are queried concurrently and rows are yielded in date order.
+window (``pageIndex x pageSize <= 12,000``, §7.1): a range is cut at once into as many equal parts as its row count
+needs (one round trip, not one per halving), parts are queried concurrently and rows are yielded in date order.
 """
 
 from __future__ import annotations
@@ -267,8 +267,8 @@ class _TablePager:
                 f"report.getTable: {total} rows in a window that cannot be split further "
                 f"(Kaltura serves at most {MAX_TABLE_ROWS} rows per query)",
             )
-        halvings = max(1, math.ceil(math.log2(total / (MAX_TABLE_ROWS * _SPLIT_FILL))))
-        points = _split_points(window, 2**halvings)
+        # As few parts as fit at 75% fill: every part ends in a short page, so each extra part costs a request.
+        points = _split_points(window, max(2, math.ceil(total / (MAX_TABLE_ROWS * _SPLIT_FILL))))
         self._windows_left -= len(points) - 1
         if self._windows_left < 0 or (probe.parent_total is not None and total >= probe.parent_total):
             # A part as large as the whole (or endless splitting): the rows are not spread over time.

@@ -152,3 +152,19 @@ def test_aggregated_report_split_anyway_repeats_entities_per_part(
     ids = [row["object_id"] for row in table]
 
     assert len(set(ids)) < table.total_count == 14_000 < len(ids)
+
+
+def test_a_large_split_costs_few_requests_beyond_the_ideal_paging(
+    sim: KalturaSimulator, make_client: MakeClient
+) -> None:
+    sim.configure_report(VIEWER_SESSIONS, rows_per_day=100_000)
+    report_filter = ReportFilter(MONDAY, MONDAY + DAY)
+
+    total, rows = _pulled(make_client(), report_filter, page_size=1000, concurrency=8)
+
+    assert total == 100_000
+    assert rows == _reference(sim, report_filter)
+    requests = _table_requests(sim)
+    # 100 pages at best; each part adds its short last page, and the whole window's first page is the probe.
+    assert len(requests) <= 110
+    assert len({(start, end) for start, end, _ in requests}) - 1 <= 12
