@@ -27,7 +27,9 @@ if TYPE_CHECKING:
     from kauto.aws.fakes import InMemoryLedger, InMemoryObjectStore
 
 READ_CHUNK_BYTES = 1024 * 1024
-_MISSING = frozenset({"NoSuchKey", "404", "NotFound"})
+# Without s3:ListBucket on the prefix, S3 answers 403 AccessDenied for a key that does not exist: for the digest,
+# which only reads keys it may read (GetObject on weekly/*), that is a missing object (e.g. no digest.json yet).
+_MISSING = frozenset({"NoSuchKey", "404", "NotFound", "AccessDenied", "403"})
 
 
 class DigestSources(Protocol):
