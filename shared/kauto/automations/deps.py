@@ -19,17 +19,11 @@ from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.queue import SqsEventQueue
 from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
-from kauto.config import PartnerConfig, partner_directory, required_env
+from kauto.config import partner_directory, required_env
 from kauto.errors import ConfigError
-from kauto.kaltura import (
-    AppToken,
-    ClientSettings,
-    InvocationBudget,
-    KalturaClient,
-    PartnerCredentials,
-    get_client,
-)
+from kauto.kaltura import ClientSettings, InvocationBudget, KalturaClient, get_client
 from kauto.models import KalturaEvent
+from kauto.partner_credentials import partner_credentials
 
 DEFAULT_WORKER_TIMEOUT_SECONDS = 900
 """Lambda's maximum run time: without ``WORKER_TIMEOUT_SECONDS`` a claim is considered abandoned only after it."""
@@ -111,19 +105,6 @@ class InvocationKaltura:
             client = get_client(partner_credentials(partner), KALTURA_CLIENT_SETTINGS).for_invocation(self._budget)
             self._clients[partner_id] = client
         return client
-
-
-def partner_credentials(partner: PartnerConfig) -> PartnerCredentials:
-    """The Kaltura client credentials of a partner from the secret (app token preferred when configured)."""
-    token = partner.app_token
-    return PartnerCredentials(
-        partner_id=partner.partner_id,
-        service_url=partner.service_url,
-        admin_secret=partner.admin_secret,
-        app_token=AppToken(token.id, token.token, token.hash_type) if token is not None else None,
-        session_user_id=partner.session_user_id or "kaltura-automations",
-        session_privileges=partner.session_privileges or "",
-    )
 
 
 def _worker_timeout(env: Mapping[str, str]) -> int:

@@ -19,9 +19,8 @@ from kauto.automation_config import (
     load_automation_config,
     parse_automation_config,
 )
-from kauto.automations.deps import build_deps, partner_credentials
+from kauto.automations.deps import build_deps
 from kauto.aws.alerts import AlertPeriod
-from kauto.config import AppToken, PartnerConfig
 from kauto.errors import ConfigError
 from moto import mock_aws
 
@@ -242,20 +241,3 @@ def test_build_deps_refuses_a_bad_worker_timeout(ssm: Any, value: str) -> None:
         build_deps(FakeLambdaContext(), {**WORKER_ENV, "WORKER_TIMEOUT_SECONDS": value})
 
     assert raised.value.setting == "WORKER_TIMEOUT_SECONDS"
-
-
-def test_partner_credentials_prefer_the_app_token_and_default_the_session_user() -> None:
-    partner = PartnerConfig(
-        partner_id=5,
-        admin_secret="a" * 32,
-        webhook_hash_algorithms=("sha256",),
-        service_url="https://www.kaltura.com",
-        app_token=AppToken(id="0_tok", token="t" * 32, hash_type="SHA256"),
-    )
-
-    credentials = partner_credentials(partner)
-
-    assert credentials.app_token is not None
-    assert credentials.app_token.id == "0_tok"
-    assert credentials.session_user_id == "kaltura-automations"
-    assert "t" * 32 not in repr(credentials)
