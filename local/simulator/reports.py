@@ -747,16 +747,17 @@ class MomentQuery:
         fingerprint = sorted((key, str(value)) for key, value in report_filter.raw.items() if key not in _WINDOW_KEYS)
         self.row_seed = seed_of(core.seed, partner_id, spec.report_type, fingerprint, object_ids)
         self._users = _session_users(entity_seed, delimiter)
+        media = {entry[0]: entry[1] for entry in _media_entries(core, partner_id)}
         wanted = _requested_ids(report_filter, object_ids, delimiter)
         if wanted:
-            self._entries = [(clean_value(ident, delimiter), "") for ident in wanted]
-        else:
-            real = [
-                (clean_value(e[0], delimiter), clean_value(e[1], delimiter)) for e in _media_entries(core, partner_id)
+            self._entries = [
+                (clean_value(ident, delimiter), clean_value(media.get(ident, ""), delimiter)) for ident in wanted
             ]
+        else:
+            real = [(clean_value(ident, delimiter), clean_value(name, delimiter)) for ident, name in media.items()]
             self._entries = real + list(_session_entries(entity_seed, delimiter)[len(real) :])
-        # Numbers only need cleaning when the delimiter could occur in them.
-        self._clean_numbers = any(char in "0123456789.-e+" for char in delimiter)
+        # Names come cleaned from the pools; numbers, times and ids only need it when the delimiter could occur in them.
+        self._clean_all = any(char in "0123456789.-e+@_" for char in delimiter)
 
     @property
     def total_key(self) -> tuple[Any, ...]:
@@ -774,26 +775,30 @@ class MomentQuery:
         low = min(positions[0], positions[-1])
         instants = self.grid.instants(self.first + low, len(positions))
         seed, users, entries = self.row_seed, self._users, self._entries
-        offset, delimiter, clean_numbers = self.window.offset_seconds, self.delimiter, self._clean_numbers
+        offset, delimiter, clean_all = self.window.offset_seconds, self.delimiter, self._clean_all
         counts, times, rates = _number_texts()
         labels: dict[int, str] = {}
         for position in positions:
             instant = instants[position - low]
             value = session_hash(seed, self.first + position)
             plays = 1 + value % 3
-            numbers = [
+            day = (instant - offset) // DAY
+            label = labels.get(day) or labels.setdefault(day, _day_label(day))
+            user_id, full_name = users[(value >> 40) % len(users)]
+            entry_id, entry_name = entries[(value >> 52) % len(entries)]
+            row = [
+                str(instant),
+                label,
+                user_id,
+                full_name,
+                entry_id,
+                entry_name,
                 counts[plays],
                 times[plays - 1][(value >> 4) % _PLAY_LENGTHS],
                 counts[plays + (value >> 26) % 2],
                 rates[(value >> 30) % 1001],
             ]
-            if clean_numbers:
-                numbers = [clean_value(cell, delimiter) for cell in numbers]
-            day = (instant - offset) // DAY
-            label = labels.get(day) or labels.setdefault(day, _day_label(day))
-            user_id, full_name = users[(value >> 40) % len(users)]
-            entry_id, entry_name = entries[(value >> 52) % len(entries)]
-            yield [str(instant), label, user_id, full_name, entry_id, entry_name, *numbers]
+            yield [clean_value(cell, delimiter) for cell in row] if clean_all else row
 
     def positions(self, order: str | None, start: int, stop: int) -> range:
         """Positions of rows ``start..stop``: oldest first, or newest first for ``-session_start``."""
