@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from kauto.aws.s3_writer import report_key
 from kauto_local.simulator import Attendee
 from room_stack import PARTNER_ID, AutomationStack, automation_stack
 
@@ -85,18 +86,18 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
 
     assert run.failed == [] and [body["kind"] for body in run.handled] == ["session_ended"]
     prefix = prefix_of(session)
-    objects = stack.objects(prefix)
-    assert sorted(objects) == [
-        prefix + name for name in ("attendees.csv", "breakouts.csv", "manifest.json", "room_data.csv")
-    ]
+    objects = stack.objects(prefix.split("/entry_id=")[0])  # each report kind has its folder above the session's
+    assert sorted(objects) == sorted(
+        [prefix + "manifest.json"] + [report_key(prefix, name) for name in ("attendees", "breakouts", "room_data")]
+    )
 
-    room = rows(objects[prefix + "room_data.csv"])
+    room = rows(objects[report_key(prefix, "room_data")])
     assert [(row["entry_id"], row["cue_point_id"]) for row in room] == [(session.room_entry_id, session.cue_point_id)]
     assert room[0]["entry_name"] == "'-Quarterly review"
     assert room[0]["session_start_time_iso"] == datetime.fromtimestamp(session.start, tz=UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
-    attendees = rows(objects[prefix + "attendees.csv"])
+    attendees = rows(objects[report_key(prefix, "attendees")])
     assert [row["user_name"] for row in attendees] == [
         '\'=HYPERLINK("http://x")',
         "'+Mallory  the tester",  # Kaltura replaced the comma with a space (PROTOCOL.md §7.3)
@@ -104,7 +105,7 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
         "'\tTabby",
     ]
     assert [row["user_id"] for row in attendees] == ["host01", "user02", "user03", "user04"]
-    breakouts = rows(objects[prefix + "breakouts.csv"])
+    breakouts = rows(objects[report_key(prefix, "breakouts")])
     assert [row["breakout_entry_id"] for row in breakouts] == [b.entry_id for b in session.breakouts]
     for key, body in objects.items():
         assert not body.startswith(b"\xef\xbb\xbf"), key
@@ -134,7 +135,7 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
     ]
     attendee_alert = next(alert for alert in alerts if alert["alert"] == "attendee_engagement_low")
     assert attendee_alert["details"]["attendees_below"] == 2
-    assert f"s3://{stack.outputs['ReportsBucketName']}/{prefix}attendees.csv" in attendee_alert["links"]
+    assert f"s3://{stack.outputs['ReportsBucketName']}/{report_key(prefix, 'attendees')}" in attendee_alert["links"]
     alert_text = json.dumps(alerts)
     assert "example.com" not in alert_text and "Mallory" not in alert_text
 

@@ -98,9 +98,8 @@ class WeeklyStack:
         return {item["Key"]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed}
 
     def report(self, name: str) -> bytes:
-        return self.objects(f"weekly/partner_id={PARTNER_ID}/week={WEEK}/{name}.csv")[
-            f"weekly/partner_id={PARTNER_ID}/week={WEEK}/{name}.csv"
-        ]
+        key = f"weekly/partner_id={PARTNER_ID}/week={WEEK}/report={name}/{name}.csv"
+        return self.objects(key)[key]
 
     def manifest(self) -> dict[str, Any]:
         key = f"weekly/partner_id={PARTNER_ID}/week={WEEK}/manifest.json"

@@ -175,11 +175,6 @@ def _location_of(template: str, **values: str) -> str:
     return template.removeprefix("s3://BUCKET/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the session writer puts room_data.csv, attendees.csv, breakouts.csv and manifest.json in one folder; "
-    "each report kind needs its own folder (report=<kind>/) for a table to read it alone",
-)
 def test_the_session_writer_puts_each_report_where_its_table_reads(tables: dict[str, dict[str, Any]]) -> None:
     prefix = session_prefix(1234567, date(2025, 1, 6), "0_room", "cp_1")
     for table, report in (("room_sessions", "room_data"), ("room_attendees", "attendees")):
@@ -187,11 +182,6 @@ def test_the_session_writer_puts_each_report_where_its_table_reads(tables: dict[
         assert report_key(prefix, report).startswith(folder)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the weekly jobs write every report of a run and manifest.json into week=<YYYY-Www>/; each report "
-    "needs its own folder (report=<name>/) for a table to read it alone",
-)
 def test_the_weekly_jobs_put_each_report_where_its_table_reads(tables: dict[str, dict[str, Any]]) -> None:
     prefix = weekly_prefix(1234567, "2025-W02")
     folder = _location_of(location_template(tables["weekly_top_content"]), partner_id="1234567", week="2025-W02")

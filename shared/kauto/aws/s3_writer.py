@@ -743,10 +743,22 @@ def weekly_prefix(partner_id: int, week: str | date) -> str:
 
 
 def report_key(prefix: str, report: str) -> str:
-    """``<prefix><report>.csv``; ``report`` is a short lowercase name like ``room_data``."""
+    """The key of one report of a run: ``report=<report>/<report>.csv`` inserted right after the prefix's time
+    partition (``date=`` or ``week=``), e.g.
+    ``sessions/partner_id=1/date=2025-01-03/report=attendees/entry_id=1_room/session_id=cp1/attendees.csv``.
+
+    Athena reads every object below a table's location, so each report kind needs a folder of its own above the
+    per-session partitions (which a month-wide query can't name); the manifest stays at the prefix itself.
+    ``report`` is a short lowercase name like ``room_data``.
+    """
     if not _REPORT_NAME.fullmatch(report):
         raise S3KeyError(f"report name {report!r} must match {_REPORT_NAME.pattern}")
-    return f"{_prefix(prefix)}{report}.csv"
+    parts = _prefix(prefix).rstrip("/").split("/")
+    time_partition = next((i for i, part in enumerate(parts) if part.startswith(("date=", "week="))), None)
+    if time_partition is None:
+        raise S3KeyError("prefix must contain a date= or week= partition")
+    parts.insert(time_partition + 1, f"report={report}")
+    return "/".join(parts) + f"/{report}.csv"
 
 
 def manifest_key(prefix: str) -> str:

@@ -27,6 +27,7 @@ from kauto.automations.sessions import (
     stream_report_csv,
 )
 from kauto.automations.telemetry import logger
+from kauto.aws.s3_writer import report_key
 from kauto.kaltura import Entry, KalturaRateLimitedError, KalturaStreamInterruptedError
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 from room_fakes import (
@@ -180,15 +181,15 @@ def test_reports_land_under_the_session_prefix_with_the_session_rows_only(
     assert outcome.status is SessionPullStatus.PULLED
     objects = deps.store.objects  # type: ignore[attr-defined]
     assert sorted(objects) == sorted(
-        PREFIX + name for name in ("room_data.csv", "attendees.csv", "breakouts.csv", "manifest.json")
+        [*(report_key(PREFIX, name) for name in ("room_data", "attendees", "breakouts")), PREFIX + "manifest.json"]
     )
-    room_data = read_csv(objects[PREFIX + "room_data.csv"])
+    room_data = read_csv(objects[report_key(PREFIX, "room_data")])
     assert [(row["entry_id"], row["cue_point_id"]) for row in room_data] == [(ROOM, SESSION_ID)]
-    attendees = read_csv(objects[PREFIX + "attendees.csv"])
+    attendees = read_csv(objects[report_key(PREFIX, "attendees")])
     assert [row["user_id"] for row in attendees] == ["u1", "u2", "u3"]
-    breakouts = read_csv(objects[PREFIX + "breakouts.csv"])
+    breakouts = read_csv(objects[report_key(PREFIX, "breakouts")])
     assert [row["breakout_entry_id"] for row in breakouts] == ["1_brk0001"]
-    assert outcome.files == tuple(PREFIX + n for n in ("room_data.csv", "attendees.csv", "breakouts.csv"))
+    assert outcome.files == tuple(report_key(PREFIX, n) for n in ("room_data", "attendees", "breakouts"))
     assert outcome.manifest_key == PREFIX + "manifest.json"
 
 
@@ -200,9 +201,9 @@ def test_breakout_rows_in_room_data_are_kept_for_the_session_only(kaltura: FakeK
 
     pull_session_reports(webhook_event(), deps)
 
-    room_data = read_csv(deps.store.objects[PREFIX + "room_data.csv"])  # type: ignore[attr-defined]
+    room_data = read_csv(deps.store.objects[report_key(PREFIX, "room_data")])  # type: ignore[attr-defined]
     assert [(row["entry_id"], row["parent_entry_id"]) for row in room_data] == [(ROOM, ""), ("1_brk0001", ROOM)]
-    breakouts = read_csv(deps.store.objects[PREFIX + "breakouts.csv"])  # type: ignore[attr-defined]
+    breakouts = read_csv(deps.store.objects[report_key(PREFIX, "breakouts")])  # type: ignore[attr-defined]
     assert [row["breakout_entry_id"] for row in breakouts] == ["1_brk0001"]
 
 
@@ -230,7 +231,7 @@ def test_cells_are_sanitized_quoted_without_bom_and_timestamps_get_iso_columns(
     pull_session_reports(webhook_event(), deps)
     objects = deps.store.objects  # type: ignore[attr-defined]
 
-    room_bytes = objects[PREFIX + "room_data.csv"]
+    room_bytes = objects[report_key(PREFIX, "room_data")]
     assert not room_bytes.startswith(b"\xef\xbb\xbf")
     assert room_bytes.endswith(b"\r\n")
     room = read_csv(room_bytes)[0]
@@ -239,7 +240,7 @@ def test_cells_are_sanitized_quoted_without_bom_and_timestamps_get_iso_columns(
     assert room["session_start_time_iso"] == "2026-11-18T09:06:40Z"
     assert room["session_end_time_iso"] == "2026-11-18T10:06:40Z"
 
-    attendee_bytes = objects[PREFIX + "attendees.csv"]
+    attendee_bytes = objects[report_key(PREFIX, "attendees")]
     assert b'"Ann ""The Boss"" Lee"' in attendee_bytes  # RFC 4180 quoting of a quote inside a value
     names = [row["user_name"] for row in read_csv(attendee_bytes)]
     assert names == ["'=cmd|' /C calc'!A0", 'Ann "The Boss" Lee', "'-2+3"]
@@ -285,7 +286,7 @@ def test_only_the_configured_reports_are_pulled(kaltura: FakeKaltura, clock: Fak
     outcome = pull_session_reports(webhook_event(), deps)
 
     assert [call.report_id for call in kaltura.csv_calls] == [6001]
-    assert outcome.files == (PREFIX + "attendees.csv",)
+    assert outcome.files == (report_key(PREFIX, "attendees"),)
 
 
 def test_an_empty_report_still_gets_the_stable_header(kaltura: FakeKaltura, clock: FakeClock) -> None:
@@ -297,7 +298,7 @@ def test_an_empty_report_still_gets_the_stable_header(kaltura: FakeKaltura, cloc
 
     pull_session_reports(webhook_event(), deps)
 
-    body = deps.store.objects[PREFIX + "breakouts.csv"]  # type: ignore[attr-defined]
+    body = deps.store.objects[report_key(PREFIX, "breakouts")]  # type: ignore[attr-defined]
     assert body.decode().splitlines()[0].startswith("parent_entry_id,parent_entry_name,breakout_entry_id")
     assert read_csv(body) == []
 

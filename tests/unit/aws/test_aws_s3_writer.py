@@ -41,7 +41,7 @@ from kauto.aws.s3_writer import (
 )
 
 TIB = 1024**4
-KEY = "sessions/partner_id=1234567/date=2025-01-03/entry_id=1_room/session_id=cp1/room_data.csv"
+KEY = "sessions/partner_id=1234567/date=2025-01-03/report=room_data/entry_id=1_room/session_id=cp1/room_data.csv"
 
 
 def csv_rows(total_bytes: int) -> list[bytes]:
@@ -365,9 +365,14 @@ def test_resume_refuses_a_state_for_another_bucket(s3: Any) -> None:
 def test_session_and_weekly_keys_follow_the_hive_layout() -> None:
     prefix = session_prefix(1234567, datetime(2025, 1, 3, 23, 30, tzinfo=UTC), "1_abc", "cp_9")
     assert prefix == "sessions/partner_id=1234567/date=2025-01-03/entry_id=1_abc/session_id=cp_9/"
-    assert report_key(prefix, "room_data") == prefix + "room_data.csv"
+    assert report_key(prefix, "room_data") == (
+        "sessions/partner_id=1234567/date=2025-01-03/report=room_data/entry_id=1_abc/session_id=cp_9/room_data.csv"
+    )
     assert manifest_key(prefix) == prefix + "manifest.json"
     assert weekly_prefix(1234567, "2025-W01") == "weekly/partner_id=1234567/week=2025-W01/"
+    assert report_key(weekly_prefix(1234567, "2025-W01"), "top_content") == (
+        "weekly/partner_id=1234567/week=2025-W01/report=top_content/top_content.csv"
+    )
     assert weekly_prefix(1234567, date(2024, 12, 30)) == "weekly/partner_id=1234567/week=2025-W01/"
 
 
@@ -401,6 +406,11 @@ def test_equals_and_other_specials_are_percent_encoded() -> None:
 def test_report_names_are_validated(bad: str) -> None:
     with pytest.raises(S3KeyError):
         report_key("weekly/partner_id=1/week=2025-W01/", bad)
+
+
+def test_report_keys_need_a_time_partition_to_sit_under() -> None:
+    with pytest.raises(S3KeyError):
+        report_key("exports/partner_id=1/", "room_data")
 
 
 def test_bad_partner_ids_and_weeks_are_refused() -> None:
@@ -469,7 +479,7 @@ def test_manifest_lists_each_file_with_counts_hash_window_and_redacted_source(s3
     assert (document["rows"], document["bytes"]) == (3, sum(entry.bytes for entry in entries))
     files = {entry["report"]: entry for entry in document["files"]}
     attendees = files["attendees"]
-    assert attendees["key"] == prefix + "attendees.csv"
+    assert attendees["key"] == report_key(prefix, "attendees")
     assert (attendees["rows"], attendees["columns"]) == (2, ["user_id"])
     assert attendees["sha256"] == hashlib.sha256(stored(s3, attendees["key"])).hexdigest()
     assert attendees["bytes"] == len(stored(s3, attendees["key"]))
