@@ -24,7 +24,6 @@ FORBIDDEN_SAM_POLICY_TEMPLATES = {
 WEBHOOK_PERMISSIONS = {
     ("secretsmanager:GetSecretValue", json.dumps({"Ref": "PartnerSecretsArn"})),
     ("dynamodb:PutItem", json.dumps({"Fn::GetAtt": ["DedupeTable", "Arn"]})),
-    ("dynamodb:UpdateItem", json.dumps({"Fn::GetAtt": ["DedupeTable", "Arn"]})),
     ("dynamodb:DeleteItem", json.dumps({"Fn::GetAtt": ["DedupeTable", "Arn"]})),
     ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["EventsQueue", "Arn"]})),
 }
