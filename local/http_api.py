@@ -52,12 +52,13 @@ def routes_from_template(template: Mapping[str, Any]) -> list[Route]:
 
 
 class LocalHttpApi:
-    """Serves the template's routes on 127.0.0.1 and invokes the mapped function for each request."""
+    """Serves the template's routes on 127.0.0.1 (``port`` 0: any free port) and invokes the mapped function for each
+    request."""
 
-    def __init__(self, runtime: LocalLambdaRuntime, routes: list[Route] | None = None) -> None:
+    def __init__(self, runtime: LocalLambdaRuntime, routes: list[Route] | None = None, port: int = 0) -> None:
         self._runtime = runtime
         self._routes = routes if routes is not None else routes_from_template(load_template())
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler_class())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
