@@ -7,10 +7,11 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check test unit integration demo bench clean
+.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
+	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
 	@echo "make test            lint, type check, template checks and the whole test suite"
 	@echo "make bench           run the benchmarks and print their figures"
 	@echo "make clean           remove virtualenvs and caches"
@@ -51,6 +52,9 @@ test: lint typecheck template-check
 
 demo: venv
 	$(BIN)/python -m kauto_local.demo
+
+serve: venv
+	$(BIN)/python -m kauto_local.serve
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py
