@@ -1,0 +1,204 @@
+"""``make demo``'s scenario, smaller: the same :func:`run_scenario` on the same local stack (template.yaml in moto
+server mode, the real handlers, the Kaltura simulator notifying the webhook by itself), asserting what the summary
+prints: REACH orders, task outcomes and alerts, the session reports, the weekly outputs and digest, the dead-letter
+queues and the duplicate delivery."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from helpers import clear_all_kauto_caches
+from kauto_local.demo import (
+    PARTNER_ID,
+    ScenarioResult,
+    ScenarioSize,
+    demo_stack,
+    format_summary,
+    problems,
+    run_scenario,
+    scenario_entries,
+    write_outputs,
+)
+from kauto_local.progress import Progress
+from kauto_local.simulator import KalturaSimulator
+
+pytestmark = pytest.mark.integration
+
+SIZE = ScenarioSize(entries=5, attendees=4, weekly_rows_per_day=4)
+WEEKLY_REPORTS = (
+    "attendees",
+    "breakouts",
+    "content_dropoff",
+    "geography",
+    "platforms",
+    "room_data",
+    "top_content",
+    "top_content_creators",
+    "user_engagement",
+)
+
+
+@dataclass
+class DemoRun:
+    result: ScenarioResult
+    sim: KalturaSimulator
+    objects: dict[str, bytes]
+    output_dir: Path
+    progress_text: str
+    events_left: int
+
+
+@pytest.fixture(scope="module")
+def demo(moto_server: str, tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """One run of the scenario for every test of this module (it takes a few seconds)."""
+    # moto keeps its state per process (the stack's server shares it): start from nothing, as moto_aws does.
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")  # noqa: S310 - loopback URL
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310
+        pass
+    clear_all_kauto_caches()
+    output_dir = tmp_path_factory.mktemp("demo-output")
+    console = io.StringIO()
+    progress = Progress(console, interactive=False)
+    with demo_stack(SIZE, output_dir, progress) as (sim, product, setup):
+        result = run_scenario(sim, product, setup, SIZE, progress)
+        write_outputs(product, result, output_dir)
+        run = DemoRun(result, sim, product.objects(), output_dir, console.getvalue(), product.depth("EventsQueueUrl"))
+    clear_all_kauto_caches()
+    # Stopped by now: the tests read what the run left (the simulator's state stays readable).
+    return run
+
+
+def rows(body: bytes) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+
+
+def test_each_entry_gets_exactly_one_reach_order_except_the_skipped_and_the_one_over_the_credit(demo: DemoRun) -> None:
+    result = demo.result
+    assert [o.entry.name for o in result.entries] == [e.name for e in scenario_entries(SIZE)]
+    for outcome in result.outcome("caption") + result.outcome("task_error"):
+        tasks = [task for task in demo.sim.tasks(PARTNER_ID) if task.entry_id == outcome.entry_id]
+        assert [task.id for task in tasks] == list(outcome.task_ids), outcome.entry.name
+        assert (outcome.decision, len(outcome.task_ids), outcome.add_calls) == ("ordered", 1, 1), outcome.entry.name
+    (skipped,) = result.outcome("skipped")
+    assert (skipped.decision, skipped.reason, skipped.task_ids, skipped.add_calls) == ("skipped", "tag_excluded", (), 0)
+    (over_credit,) = result.outcome("credit")
+    assert (over_credit.decision, over_credit.reason) == ("credit", "EXCEEDED_MAX_CREDIT_ALLOWED")
+    assert over_credit.task_ids == ()
+    # Refused when it became ready, and again when the sweep retried it (a credit decision is not final).
+    assert over_credit.add_calls == 2
+    assert len(demo.sim.tasks(PARTNER_ID)) == SIZE.entries - 2
+
+
+def test_tasks_end_ready_with_a_caption_or_in_error_and_each_alert_is_published_once(demo: DemoRun) -> None:
+    result = demo.result
+    for outcome in result.outcome("caption"):
+        assert outcome.task_status == "READY" and len(outcome.caption_asset_ids) == 1, outcome.entry.name
+    (failed,) = result.outcome("task_error")
+    assert (failed.task_status, failed.caption_asset_ids) == ("ERROR", ())
+    alerts = [alert["alert"] for alert in result.alerts]
+    assert sorted(alerts) == ["attendee_engagement_low", "reach_credit", "reach_task_error", "weekly_digest"]
+    (task_error,) = [alert for alert in result.alerts if alert["alert"] == "reach_task_error"]
+    assert str(failed.task_ids[0]) in task_error["subject"] and failed.entry_id in task_error["subject"]
+    (credit,) = [alert for alert in result.alerts if alert["alert"] == "reach_credit"]
+    assert credit["details"]["code"] == "EXCEEDED_MAX_CREDIT_ALLOWED"
+    assert (result.sweep_new_tasks, result.sweep_new_alerts) == (0, 0)
+
+
+def test_the_duplicate_delivery_is_answered_200_without_a_second_message(demo: DemoRun) -> None:
+    result = demo.result
+    duplicate = result.duplicate
+    assert duplicate is not None
+    assert duplicate.status == 200
+    assert duplicate.queued_before == duplicate.queued_after == 1
+    job_ids = [d.job_id for d in demo.sim.dispatcher.deliveries]
+    assert job_ids.count(duplicate.job_id) == 2
+    # Every notification delivered at the first attempt: entries (+ the duplicate), two statuses per task, sessions.
+    assert dict(result.delivery_statuses) == {200: len(job_ids)}
+    assert result.notifications == {
+        "entry ready": SIZE.entries + 1,
+        "REACH task status": 2 * (SIZE.entries - 2),
+        "room session ended": 2,
+    }
+
+
+def test_each_ended_session_has_its_three_reports_and_a_manifest_with_their_row_counts(demo: DemoRun) -> None:
+    result = demo.result
+    # The first session has two attendees under the engagement threshold: one alert, for that session only.
+    (low,) = [alert for alert in result.alerts if alert["alert"] == "attendee_engagement_low"]
+    first = result.sessions[0]
+    assert (low["details"]["entry_id"], low["details"]["attendees_below"]) == (first.room_entry_id, 2)
+    assert [(s.state, s.breakouts, s.attendees) for s in result.sessions] == [
+        ("done", 2, SIZE.attendees),
+        ("done", 1, SIZE.attendees),
+    ]
+    stored = {item.key: item for item in result.objects}
+    for session in result.sessions:
+        assert session.manifest_key is not None
+        manifest = json.loads(demo.objects[session.manifest_key])
+        files = {entry["report"]: entry for entry in manifest["files"]}
+        expected_rows = {"room_data": 1, "attendees": SIZE.attendees, "breakouts": session.breakouts}
+        assert {name: entry["rows"] for name, entry in files.items()} == expected_rows
+        for name, entry in files.items():
+            body = demo.objects[entry["key"]]
+            assert f"/entry_id={session.room_entry_id}/session_id={session.session_id}/" in entry["key"]
+            assert stored[entry["key"]].rows == len(rows(body)) == expected_rows[name]
+
+
+def test_the_weekly_run_writes_every_report_and_the_digest_to_s3_and_the_output_folder(demo: DemoRun) -> None:
+    weekly = demo.result.weekly
+    assert weekly is not None
+    assert (weekly.run_state, weekly.jobs_done, weekly.jobs_failed) == ("complete", len(WEEKLY_REPORTS), 0)
+    assert weekly.scheduler_totals["started"] == 1
+    prefix = f"weekly/partner_id={PARTNER_ID}/week={weekly.week}/"
+    keys = {key.removeprefix(prefix) for key in demo.objects if key.startswith(prefix)}
+    assert keys == {"manifest.json", "digest.html", "digest.json"} | {
+        f"report={name}/{name}.csv" for name in WEEKLY_REPORTS
+    }
+    stored = {item.key: item for item in demo.result.objects}
+    manifest = json.loads(demo.objects[prefix + "manifest.json"])
+    for entry in manifest["files"]:
+        assert stored[entry["key"]].rows == entry["rows"], entry["report"]
+    # Seven days of the configured rows; three sessions with a breakout each (main rooms and breakouts in 6000).
+    assert stored[prefix + "report=top_content/top_content.csv"].rows == 7 * SIZE.weekly_rows_per_day
+    assert stored[prefix + "report=room_data/room_data.csv"].rows == 3 * 2
+    digest = (demo.output_dir / "digest.html").read_bytes()
+    assert digest == demo.objects[weekly.digest_key]
+    assert weekly.week.encode() in digest
+
+
+def test_the_output_folder_mirrors_the_bucket_and_holds_the_function_logs(demo: DemoRun) -> None:
+    for key, body in demo.objects.items():
+        assert (demo.output_dir / "s3" / key).read_bytes() == body
+    log = (demo.output_dir / "lambda.log").read_text(encoding="utf-8")
+    # The functions' EMF metrics at least (their Logger may be bound to another stream when an earlier test in
+    # this process imported it first; in the demo's own process both go to the file).
+    assert '"NotificationAccepted"' in log and '"CaptionDecision"' in log
+    assert "0123456789abcdef" not in log  # the admin secret is never logged
+
+
+def test_nothing_failed_or_was_dead_lettered_and_the_summary_prints_it_all(demo: DemoRun) -> None:
+    result = demo.result
+    assert result.failed_records == 0
+    assert demo.events_left == 0
+    assert result.dead_letters == {
+        "EventsDeadLetterQueue": [],
+        "ReportJobsDeadLetterQueue": [],
+        "SweepScheduleDeadLetterQueue": [],
+        "WeeklyScheduleDeadLetterQueue": [],
+    }
+    assert problems(result) == []
+    summary = format_summary(result)
+    for item in result.objects:
+        assert item.key in summary
+    for alert in result.alerts:
+        assert alert["subject"] in summary
+    for outcome in result.entries:
+        assert outcome.entry_id in summary
+    # One plain line per step when the output is not a terminal.
+    assert [line.split("]")[0] for line in demo.progress_text.splitlines()] == ["[  ok  "] * 7
