@@ -17,8 +17,9 @@ Besides the template's routes the local endpoint answers a few ``/_local/`` rout
 Environment of ``python -m kauto_local.serve`` (without ``KALTURA_SERVICE_URL`` it runs against the simulator):
 ``KALTURA_SERVICE_URL``, ``KALTURA_PARTNER_ID``, ``KALTURA_ADMIN_SECRET`` (optional ``KALTURA_APP_TOKEN_ID``,
 ``KALTURA_APP_TOKEN``, ``KALTURA_APP_TOKEN_HASH_TYPE``), ``KAUTO_WEBHOOK_HASH`` (sha256), ``KAUTO_PORT`` (8080),
-``KAUTO_DRY_RUN`` (1: captions are decided and recorded but never ordered; 0 orders for real) and
-``KAUTO_CONFIG_FILE`` (an automation config override, JSON). Binds 127.0.0.1 only.
+``KAUTO_DRY_RUN`` (1: captions are decided and recorded but never ordered; 0 orders for real),
+``KAUTO_CONFIG_FILE`` (an automation config override, JSON) and ``KAUTO_LOG_FILE`` (function logs go there instead of
+the console). Binds 127.0.0.1 only: a real Kaltura reaches it through a tunnel (the printed instructions say how).
 """
 
 from __future__ import annotations
@@ -591,9 +592,10 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
         f"  Status:   curl -sS {base}/_local/status",
         "  Schedules (EventBridge Scheduler stand-in; a JSON body replaces the schedule's input):",
     ]
+    width = max(len(name) for name in product.schedules)
     for name, schedule in product.schedules.items():
         lines.append(
-            f"    curl -sS -X POST {base}/_local/schedules/{name}      # {schedule.function_id}, "
+            f"    curl -sS -X POST {base}/_local/schedules/{name:<{width}}   # {schedule.function_id}, "
             f"{schedule.expression} {schedule.time_zone}, input {json.dumps(dict(schedule.input))}"
         )
     if sim is not None and example is not None:
