@@ -106,3 +106,26 @@ def moto_aws(moto_server: str) -> str:
         pass
     clear_all_kauto_caches()
     return moto_server
+
+
+@pytest.fixture
+def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DynamoDB evaluates a condition and writes atomically; moto (in-process or server threads) does not.
+
+    Tests that race conditional writes from several threads serialize moto's writes, so they test our protocol
+    rather than moto's missing atomicity.
+    """
+    import functools
+    import threading
+
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.Lock()
+    for name in ("put_item", "update_item", "delete_item"):
+        original = getattr(DynamoDBBackend, name)
+
+        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(*args, **kwargs)
+
+        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))

@@ -53,6 +53,7 @@ def test_entry_ready_three_times_orders_one_reach_task(stack: WorkerStack) -> No
     assert stack.adds() == 1
 
 
+@pytest.mark.usefixtures("atomic_moto_writes")
 def test_concurrent_deliveries_in_parallel_workers_order_one_task(stack: WorkerStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Lecture 2", duration=300)
     stack.entry_ready(entry.id, times=3)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import threading
 import time
@@ -22,7 +21,6 @@ from helpers import (
 )
 from kauto.aws.dedupe import RETENTION_SECONDS, DynamoDedupeStore
 from kauto.errors import DedupeStoreUnavailableError
-from moto.dynamodb.models import DynamoDBBackend
 
 pytestmark = pytest.mark.integration
 
@@ -95,20 +93,6 @@ def test_missing_table_is_a_dependency_error(moto_aws: str) -> None:
         store.claim("p:job:5", "token", now=time.time())
     with pytest.raises(DedupeStoreUnavailableError, match="ResourceNotFoundException"):
         store.release("p:job:5", "token")
-
-
-@pytest.fixture
-def atomic_moto_writes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DynamoDB evaluates a condition and writes atomically; moto's server threads do not. Serialize its writes."""
-    lock = threading.Lock()
-    for name in ("put_item", "delete_item"):
-        original = getattr(DynamoDBBackend, name)
-
-        def locked(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with lock:
-                return _original(*args, **kwargs)
-
-        monkeypatch.setattr(DynamoDBBackend, name, functools.wraps(original)(locked))
 
 
 def test_concurrent_deliveries_of_one_job_leave_exactly_one_message(

@@ -148,6 +148,7 @@ def test_redelivered_alert_is_published_once(publisher: SnsAlertPublisher, topic
     assert [json.loads(e["Message"])["dedupe_key"] for e in topic.delivered()] == ["task#9123", "task#9124"]
 
 
+@pytest.mark.usefixtures("atomic_moto_writes")
 def test_concurrent_publishes_of_one_alert_send_one_message(publisher: SnsAlertPublisher, topic: Topic) -> None:
     outcomes = []
     start = threading.Barrier(8)
