@@ -32,6 +32,7 @@ count it in the run. Configuration errors and unexpected errors fail the SQS rec
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import itertools
@@ -93,6 +94,8 @@ PIPE_DEPTH = 8
 """Chunks (of the client's 64 KiB) buffered between a Kaltura download and the cleaner."""
 WRITE_BATCH_CHARS = 256 * 1024
 """Cleaned records are handed to the writer in batches of about this size (one call per record is slow)."""
+UPLOAD_QUEUE_DEPTH = 32
+"""Batches waiting for the upload thread: about 8 MiB, one part's worth of cleaning ahead of the upload."""
 _PIPE_POLL_SECONDS = 0.05
 _PREAMBLE_LIMIT = 1024 * 1024
 
@@ -305,7 +308,9 @@ def _run_pieces(
         keep = resumed and isinstance(error, Exception) and _is_retryable(error)
         if not keep or isinstance(error, CheckpointError):
             output.abort()
-        # Otherwise keep the multipart upload: the checkpoint this step started from is where the retry resumes.
+        else:
+            # Keep the multipart upload: the checkpoint this step started from is where the retry resumes.
+            output.stop(discard=True)
         raise
     return StepResult(
         result={
@@ -620,6 +625,7 @@ class _Output:
         self.cleaner = cleaner
         self._header_pending = header_pending
         self._fallback = fallback
+        self._uploads: _UploadThread | None = None
 
     @classmethod
     def open(cls, store: ObjectStore, key: str, report: WeeklyReport, spec: CsvSpec) -> _Output:
@@ -640,12 +646,15 @@ class _Output:
 
     def write(self, records: Iterable[str]) -> None:
         """Append cleaned records; the first one is the header while no header was written yet."""
+        if self._uploads is None:
+            self._uploads = _UploadThread(self.writer)
+        uploads = self._uploads
         iterator = iter(records)
         if self._header_pending:
             header = next(iterator, None)
             if header is None:
                 return
-            self.writer.write(header)
+            uploads.write(header, 0)
             self._header_pending = False
         batch: list[str] = []
         size = 0
@@ -653,12 +662,13 @@ class _Output:
             batch.append(record)
             size += len(record)
             if size >= WRITE_BATCH_CHARS:
-                self.writer.write("".join(batch), rows=len(batch))
+                uploads.write("".join(batch), len(batch))
                 batch, size = [], 0
         if batch:
-            self.writer.write("".join(batch), rows=len(batch))
+            uploads.write("".join(batch), len(batch))
 
     def checkpoint(self) -> dict[str, Any]:
+        self.stop()
         return {
             "writer": self.writer.checkpoint(),
             "columns": list(self.cleaner.columns),
@@ -669,10 +679,69 @@ class _Output:
         if self._header_pending and self._fallback:
             # No piece had even a header line (an empty body): keep the layout stable for Athena.
             self.write(self.cleaner.clean_rows(self._fallback, []))
+        self.stop()
         return self.writer.complete()
 
     def abort(self) -> None:
+        self.stop(discard=True)
         self.writer.abort()
+
+    def stop(self, *, discard: bool = False) -> None:
+        """Wait until the upload thread has written everything queued (or, with ``discard``, drop it) and end it;
+        raises the writer's error if it failed."""
+        uploads, self._uploads = self._uploads, None
+        if uploads is not None:
+            uploads.close(discard=discard)
+
+
+class _UploadThread:
+    """Hands cleaned records to the object writer in a helper thread, so that uploading a full part to S3 overlaps
+    cleaning the next rows instead of stalling them. At most ``depth`` batches wait (bounded memory)."""
+
+    def __init__(self, writer: ObjectWriter, depth: int = UPLOAD_QUEUE_DEPTH) -> None:
+        self._writer = writer
+        self._queue: queue.Queue[tuple[str, int] | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._discard = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="weekly-report-upload", daemon=True)
+        self._thread.start()
+
+    def write(self, data: str, rows: int) -> None:
+        self._put((data, rows))
+
+    def close(self, *, discard: bool = False) -> None:
+        if discard:
+            self._discard.set()
+        with contextlib.suppress(Exception):  # a thread that failed or ended already needs no end marker
+            self._put(None)
+        self._thread.join()
+        if self._error is not None and not discard:
+            raise self._error
+
+    def _put(self, item: tuple[str, int] | None) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            if not self._thread.is_alive():
+                raise RuntimeError("the report upload thread has stopped")
+            try:
+                self._queue.put(item, timeout=_PIPE_POLL_SECONDS)
+            except queue.Full:
+                continue
+            return
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if self._discard.is_set():
+                continue
+            try:
+                self._writer.write(item[0], rows=item[1])
+            except BaseException as error:
+                self._error = error
+                return
 
 
 def selected_columns(report: WeeklyReport, spec: CsvSpec) -> tuple[str, ...]:

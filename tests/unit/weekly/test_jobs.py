@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from kauto.aws.fakes import InMemoryObjectStore
+from kauto.aws.s3_writer import ReportStoreError
 from kauto.csvclean import CsvCleaner, CsvSpec
 from kauto.errors import ConfigError
 from kauto.kaltura import KalturaPermissionError, KalturaServerError
@@ -436,3 +438,63 @@ def test_a_digest_request_is_handed_to_the_digest(monkeypatch: pytest.MonkeyPatc
 def test_malformed_messages_fail_the_record(body: str) -> None:
     with pytest.raises(MalformedMessageError):
         handle_message(body, harness().deps)
+
+
+class FailingWriterStore(InMemoryObjectStore):
+    """Writers that fail like S3 once ``fail_after`` bytes were written (the writer aborts itself, as S3's does)."""
+
+    def __init__(self, fail_after: int) -> None:
+        super().__init__()
+        self.fail_after = fail_after
+
+    def open_writer(self, key: str, *, content_type: str = "text/csv; charset=utf-8") -> Any:
+        writer = super().open_writer(key, content_type=content_type)
+        store, original = self, writer.write
+
+        def write(data: bytes | str, *, rows: int = 0) -> None:
+            if store.fail_after >= 0 and writer.bytes_written + len(data) > store.fail_after:
+                store.fail_after = -1
+                writer.abort()
+                raise ReportStoreError("UploadPart", store.bucket, key, "SlowDown")
+            original(data, rows=rows)
+
+        writer.write = write  # type: ignore[method-assign]
+        return writer
+
+
+def test_an_s3_failure_while_uploading_retries_the_step_and_leaves_no_upload() -> None:
+    h = harness(one_report({"name": "sessions", "surface": "getTable", "report_type": 9001}))
+    h.kaltura.rows_per_report[9001] = 20_000
+    store = FailingWriterStore(fail_after=300_000)
+    h.deps = type(h.deps)(h.deps.run, store, h.alerts, kaltura=h.deps.kaltura, time_left=h.deps.time_left)
+
+    outcomes = run_week(h)
+
+    assert outcomes == ["retrying", "done"]
+    key = report_object_key(PARTNER_ID, WEEK, "sessions")
+    assert ("abort", key) in store.calls
+    assert store.objects[key] == expected_table_csv(h.kaltura.rows(9001, WEEK_START, WEEK_END))
+
+
+def test_a_resumed_step_failing_transiently_keeps_the_upload_of_its_checkpoint() -> None:
+    h = harness(one_report({"name": "sessions", "surface": "getTable", "report_type": 9001}))
+    h.kaltura.rows_per_report[9001] = 20_000
+    h.time_left[0] = 1.0  # checkpoint before every piece but the first
+    step_starts: dict[int, int] = {}
+
+    def before_each_step(queued: Any) -> None:
+        if isinstance(queued.message, JobMessage):
+            step_starts.setdefault(queued.message.step, len(h.store.calls))
+            if queued.message.step == 1:
+                h.kaltura.fail_next("table", KalturaServerError("INTERNAL_SERVERL_ERROR", "blip"))
+
+    start_run(PARTNER_ID, WEEK, h.deps.run, trigger="test")
+    outcomes = h.deliver(on_message=before_each_step)
+
+    assert outcomes[:2] == ["continued", "retrying"]
+    assert outcomes[-1] == "done"
+    key = report_object_key(PARTNER_ID, WEEK, "sessions")
+    failed_step = h.store.calls[step_starts[1] : step_starts[2]]
+    assert ("resume_writer", key) in failed_step
+    assert ("abort", key) not in failed_step  # the checkpoint's upload stays for the retry
+    assert h.store.objects[key] == expected_table_csv(h.kaltura.rows(9001, WEEK_START, WEEK_END))
