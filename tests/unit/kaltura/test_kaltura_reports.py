@@ -114,7 +114,7 @@ def test_rows_are_keyed_by_the_header_and_the_request_is_well_formed(
         "KalturaReportResponseOptions",
         "|",
     )
-    assert (form["pager[pageIndex]"], form["pager[pageSize]"]) == ("1", "1000")
+    assert (form["pager[pageIndex]"], form["pager[pageSize]"]) == ("1", "500")
     assert form["order"] == "-count_plays"
     assert len(fake_kaltura.requests) == 1  # a short first page ends the query
     with pytest.raises(RuntimeError, match="once"):
@@ -142,7 +142,7 @@ def test_a_window_over_12000_rows_is_split_by_time_and_merged_in_order(
     assert table.total_count == 50_000
     rows = [int(r["event_time"]) for r in table]
     assert rows == server.times  # every row once, in time order
-    assert all(index * 1000 <= 12_000 for _, _, index in server.pages)
+    assert all(index * 500 <= 12_000 for _, _, index in server.pages)
     windows = {(low, high) for low, high, _ in server.pages}
     assert len(windows) > 2
     assert min(low for low, _ in windows) == WEEK.from_date and max(high for _, high in windows) == WEEK.to_date
