@@ -24,7 +24,7 @@ import pytest
 from helpers import clear_all_kauto_caches
 from kauto.aws.ledger import item_from_dynamo
 from kauto.csvclean import CsvCleaner, CsvSpec
-from kauto.weekly.runs import previous_week, week_window
+from kauto.weekly.runs import previous_week, report_object_key, week_window
 from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import VIEWER_SESSIONS, KalturaSimulator
@@ -98,7 +98,7 @@ class WeeklyStack:
         return {item["Key"]: s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read() for item in listed}
 
     def report(self, name: str) -> bytes:
-        key = f"weekly/partner_id={PARTNER_ID}/week={WEEK}/report={name}/{name}.csv"
+        key = report_object_key(PARTNER_ID, WEEK, name)
         return self.objects(key)[key]
 
     def manifest(self) -> dict[str, Any]:

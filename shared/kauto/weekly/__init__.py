@@ -14,5 +14,6 @@ Flow (EventBridge Scheduler -> scheduler function -> ReportJobsQueue -> report w
 - :mod:`kauto.weekly.messages` / :mod:`kauto.weekly.queue`: the queue messages and their SQS adapter;
   :mod:`kauto.weekly.deps`: the ports (:class:`~kauto.weekly.deps.WeeklyDeps`) and their wiring.
 
-Outputs: ``weekly/partner_id=<pid>/week=<YYYY-Www>/<report>.csv`` and ``manifest.json`` (written last).
+Outputs: ``weekly/partner_id=<pid>/week=<YYYY-Www>/report=<report>/<report>.csv`` (a folder per report kind, so
+each Athena table reads one kind) and the run's ``manifest.json`` under ``week=<YYYY-Www>/`` (written last).
 """

@@ -1,10 +1,10 @@
 """The report worker: run one step of a weekly report job, for all four report surfaces.
 
-Each job writes ``weekly/partner_id=<pid>/week=<YYYY-Www>/<report>.csv`` through the streaming multipart writer
-(:mod:`kauto.aws.s3_writer`) and the CSV cleaner (:mod:`kauto.csvclean`: RFC 4180 quoting, formula injection
-neutralized, ``<column>_iso`` twins of timestamp columns), the same rules as the session reports. Memory stays
-bounded whatever the size: getTable rows arrive page by page, CSV bodies stream through a small bounded pipe, the
-writer holds one part; nothing touches /tmp.
+Each job writes ``weekly/partner_id=<pid>/week=<YYYY-Www>/report=<report>/<report>.csv`` through the streaming
+multipart writer (:mod:`kauto.aws.s3_writer`) and the CSV cleaner (:mod:`kauto.csvclean`: RFC 4180 quoting,
+formula injection neutralized, ``<column>_iso`` twins of timestamp columns), the same rules as the session reports.
+Memory stays bounded whatever the size: getTable rows arrive page by page, CSV bodies stream through a small bounded
+pipe, the writer holds one part (uploaded from a helper thread while the next rows are cleaned); nothing touches /tmp.
 
 Pieces. A report is requested as a sequence of time pieces merged in order into one file:
 

@@ -156,7 +156,7 @@ def job_key(partner_id: int, week: str, run_id: str, report: str) -> tuple[str, 
 
 
 def report_object_key(partner_id: int, week: str, report: str) -> str:
-    """``weekly/partner_id=<pid>/week=<YYYY-Www>/<report>.csv``."""
+    """``weekly/partner_id=<pid>/week=<YYYY-Www>/report=<report>/<report>.csv`` (see ``s3_writer.report_key``)."""
     return report_key(weekly_prefix(partner_id, week), report)
 
 
