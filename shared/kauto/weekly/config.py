@@ -69,6 +69,7 @@ from kauto.automation_config import AutomationConfig
 from kauto.automations.sessions import ROOM_REPORTS
 from kauto.aws.queue import MAX_DELAY_SECONDS
 from kauto.errors import ConfigError
+from kauto.weekly.wow import RULES_SETTING, parse_rules
 
 MAX_REPORTS = 50
 """Reports per partner and week: each is one job message and one ledger row."""
@@ -258,7 +259,9 @@ _DEFAULT_SETTINGS: Mapping[str, Any] = MappingProxyType(
     }
 )
 _SETTING_KEYS = frozenset(_DEFAULT_SETTINGS)
-_TOP_KEYS = _SETTING_KEYS | {"partners"}
+# Week-over-week rules are read by the digest (kauto.weekly.wow.partner_rules); validated here with the rest.
+_PARTNER_KEYS = _SETTING_KEYS | {RULES_SETTING}
+_TOP_KEYS = _PARTNER_KEYS | {"partners"}
 _REPORT_KEYS = frozenset(
     {
         "name",
@@ -296,7 +299,8 @@ def parse_weekly_config(section: Mapping[str, Any] | None) -> WeeklyConfig:
     """Validate the ``weekly`` section (``None``: all defaults); raises :class:`ConfigError` naming the path."""
     document = dict(section or {})
     _only(document, _TOP_KEYS, "weekly")
-    top = {**_DEFAULT_SETTINGS, **{key: value for key, value in document.items() if key != "partners"}}
+    parse_rules(document.get(RULES_SETTING), f"weekly.{RULES_SETTING}")
+    top = {**_DEFAULT_SETTINGS, **{key: value for key, value in document.items() if key in _SETTING_KEYS}}
     defaults = _settings(top, "weekly")
     partners_document = document.get("partners") or {}
     if not isinstance(partners_document, Mapping):
@@ -308,8 +312,10 @@ def parse_weekly_config(section: Mapping[str, Any] | None) -> WeeklyConfig:
             raise ConfigError(path, "partner id must be a positive integer")
         if not isinstance(overrides, Mapping):
             raise ConfigError(path, "must be an object")
-        _only(overrides, _SETTING_KEYS, path)
-        partners[int(key)] = _settings({**top, **overrides}, path)
+        _only(overrides, _PARTNER_KEYS, path)
+        parse_rules(overrides.get(RULES_SETTING), f"{path}.{RULES_SETTING}")
+        settings = {name: value for name, value in overrides.items() if name in _SETTING_KEYS}
+        partners[int(key)] = _settings({**top, **settings}, path)
     return WeeklyConfig(defaults=defaults, partners=MappingProxyType(partners))
 
 

@@ -174,3 +174,12 @@ def test_invalid_settings_are_refused_with_the_path_of_the_setting(weekly: dict[
         parse_weekly_config(weekly)
 
     assert raised.value.setting == setting
+
+
+def test_week_over_week_rules_are_accepted_at_both_levels_and_validated() -> None:
+    rules = [{"metric": "plays", "change_below_percent": -30}]
+    config = parse_weekly_config({"week_over_week": rules, "partners": {"1234567": {"week_over_week": []}}})
+    assert config.defaults.enabled
+
+    with pytest.raises(ConfigError, match=r"weekly\.partners\.1234567\.week_over_week\[0\]\.metric"):
+        parse_weekly_config({"partners": {"1234567": {"week_over_week": [{"metric": "likes"}]}}})
