@@ -115,9 +115,7 @@ def test_schedules_fire_on_demand_with_their_input_or_the_body(served: Served) -
     assert status == 200 and sweep["result"]["partners"] == 1
     assert weekly_status == 200 and (weekly["result"]["started"], weekly["result"]["jobs"]) == (1, 9)
     wait_for(lambda: served.product.depth("ReportJobsQueueUrl") == 0, "the report worker")
-    wait_for(
-        lambda: bool(served.product.objects("weekly/partner_id=1234567/week=2026-W01/digest.html")), "the digest"
-    )
+    wait_for(lambda: bool(served.product.objects("weekly/partner_id=1234567/week=2026-W01/digest.html")), "the digest")
     assert http("POST", f"{base}/_local/schedules/nightly")[0] == 404
     assert http("POST", f"{base}/_local/schedules/sweep", b"{not json")[0] == 400
 
