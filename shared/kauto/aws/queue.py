@@ -42,18 +42,26 @@ class SqsEventQueue:
 
         Raises :class:`QueueUnavailableError` (after the client's bounded retries) when SQS did not accept it.
         """
-        check_delay(delay_seconds)
-        request: dict[str, Any] = {"QueueUrl": self._queue_url, "MessageBody": event.to_json()}
-        if delay_seconds:
-            request["DelaySeconds"] = delay_seconds
-        try:
-            response = self._client().send_message(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            raise QueueUnavailableError("sqs", "SendMessage", code) from exc
-        except BotoCoreError as exc:
-            raise QueueUnavailableError("sqs", "SendMessage", type(exc).__name__) from exc
-        return str(response["MessageId"])
+        return send_message(self._client, self._queue_url, event.to_json(), delay_seconds)
+
+
+def send_message(client: Callable[[], Any], queue_url: str, body: str, delay_seconds: int = 0) -> str:
+    """SendMessage ``body`` (visible after ``delay_seconds``); the message id once SQS has stored it.
+
+    Raises :class:`QueueUnavailableError` (after the client's bounded retries) when SQS did not accept it.
+    """
+    check_delay(delay_seconds)
+    request: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
+    if delay_seconds:
+        request["DelaySeconds"] = delay_seconds
+    try:
+        response = client().send_message(**request)
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "Unknown")
+        raise QueueUnavailableError("sqs", "SendMessage", code) from exc
+    except BotoCoreError as exc:
+        raise QueueUnavailableError("sqs", "SendMessage", type(exc).__name__) from exc
+    return str(response["MessageId"])
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from kauto.aws.clients import sqs_client
-from kauto.aws.queue import check_delay
-from kauto.errors import QueueUnavailableError
+from kauto.aws.queue import check_delay, send_message
 from kauto.weekly.messages import WeeklyMessage, parse_message
 
 
@@ -33,18 +30,7 @@ class SqsJobQueue:
 
     def send(self, message: WeeklyMessage, delay_seconds: int = 0) -> str:
         """Send ``message``; raises :class:`QueueUnavailableError` when SQS did not accept it."""
-        check_delay(delay_seconds)
-        request: dict[str, Any] = {"QueueUrl": self._queue_url, "MessageBody": message.to_json()}
-        if delay_seconds:
-            request["DelaySeconds"] = delay_seconds
-        try:
-            response = self._client().send_message(**request)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code", "Unknown")
-            raise QueueUnavailableError("sqs", "SendMessage", code) from exc
-        except BotoCoreError as exc:
-            raise QueueUnavailableError("sqs", "SendMessage", type(exc).__name__) from exc
-        return str(response["MessageId"])
+        return send_message(self._client, self._queue_url, message.to_json(), delay_seconds)
 
 
 @dataclass(frozen=True, slots=True)
