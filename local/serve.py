@@ -320,7 +320,7 @@ def local_product(
                     endpoint=endpoint,
                     pollers=pollers,
                     schedules=schedules_from_template(load_template(), parameters),
-                    alerts_queue_url=_observe_alerts(aws),
+                    alerts_queue_url=aws.observe_alerts(ALERTS_OBSERVER_QUEUE),
                 )
                 endpoint.add_control_route("GET", "status", lambda *_: product.status())
                 endpoint.add_control_route("POST", r"schedules/(?P<name>[\w-]+)", product._control_schedule)
@@ -334,19 +334,6 @@ def local_product(
     finally:
         os.environ.clear()
         os.environ.update(saved_environment)
-
-
-def _observe_alerts(aws: LocalAwsStack) -> str:
-    sqs = aws.client("sqs")
-    queue_url = sqs.create_queue(QueueName=ALERTS_OBSERVER_QUEUE)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(
-        TopicArn=aws.outputs["AlertsTopicArn"],
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url
 
 
 # ---------------------------------------------------------------------------------------------------- make serve

@@ -124,6 +124,19 @@ class LocalAwsStack:
                 return source
         raise KeyError(f"no function consumes {queue_output}")
 
+    def observe_alerts(self, queue_name: str) -> str:
+        """Subscribe a new SQS queue to the alerts topic (raw delivery) and return its URL: what the alerts say."""
+        sqs = self.client("sqs")
+        queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        self.client("sns").subscribe(
+            TopicArn=self.outputs["AlertsTopicArn"],
+            Protocol="sqs",
+            Endpoint=attributes["QueueArn"],
+            Attributes={"RawMessageDelivery": "true"},
+        )
+        return str(queue_url)
+
     @contextmanager
     def function_environment(self, function: LocalFunction) -> Iterator[None]:
         """Run code with exactly the environment moto resolved for the function (plus the moto endpoint)."""

@@ -174,22 +174,9 @@ def automation_stack(
                 http_api = LocalHttpApi(runtime).start()
                 try:
                     poller = SqsPoller.for_function(aws, runtime, "WorkerFunction")
-                    yield AutomationStack(sim, aws, runtime, http_api, poller, _observe_alerts(aws))
+                    yield AutomationStack(sim, aws, runtime, http_api, poller, aws.observe_alerts("alerts-observer"))
                 finally:
                     http_api.stop()
         finally:
             os.environ.clear()
             os.environ.update(saved_environment)
-
-
-def _observe_alerts(aws: LocalAwsStack) -> str:
-    sqs = aws.client("sqs")
-    queue_url = sqs.create_queue(QueueName="alerts-observer")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(
-        TopicArn=aws.outputs["AlertsTopicArn"],
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url

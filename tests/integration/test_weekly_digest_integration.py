@@ -123,16 +123,6 @@ def read_object(aws: LocalAwsStack, key: str) -> tuple[bytes, str]:
     return response["Body"].read(), response["ContentType"]
 
 
-def observe_alerts(aws: LocalAwsStack) -> str:
-    sqs = aws.client("sqs")
-    url = sqs.create_queue(QueueName="digest-alerts")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(
-        TopicArn=aws.outputs["AlertsTopicArn"], Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
-    )
-    return url
-
-
 def received(aws: LocalAwsStack, url: str) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = []
     while batch := aws.client("sqs").receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
@@ -144,7 +134,7 @@ def test_digest_on_the_stack_equals_the_csv_sums_and_alerts_once(
     aws: LocalAwsStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     deps = weekly_deps(aws, monkeypatch)
-    alerts_queue = observe_alerts(aws)
+    alerts_queue = aws.observe_alerts("digest-alerts")
     write_run(deps, PREVIOUS_WEEK, scale=2)
     keys = write_run(deps, WEEK, scale=1)
     for index in range(3):  # caption orders of the week, one of the week before

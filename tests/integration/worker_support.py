@@ -156,22 +156,10 @@ def worker_stack(config: Mapping[str, Any], *, seed: int = 5, credit: float | No
                 http_api = LocalHttpApi(runtime).start()
                 try:
                     poller = SqsPoller.for_function(aws, runtime, "WorkerFunction", failed_visibility_seconds=0)
-                    yield WorkerStack(sim, aws, runtime, http_api, poller, _observe_alerts(aws), item.id)
+                    alerts = aws.observe_alerts("worker-alerts-observer")
+                    yield WorkerStack(sim, aws, runtime, http_api, poller, alerts, item.id)
                 finally:
                     http_api.stop()
         finally:
             os.environ.clear()
             os.environ.update(saved_environment)
-
-
-def _observe_alerts(aws: LocalAwsStack) -> str:
-    sqs = aws.client("sqs")
-    queue_url = sqs.create_queue(QueueName="worker-alerts-observer")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    aws.client("sns").subscribe(
-        TopicArn=aws.outputs["AlertsTopicArn"],
-        Protocol="sqs",
-        Endpoint=queue_arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url
