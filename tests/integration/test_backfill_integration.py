@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kauto.ops.backfill import main
 from kauto_local.stack import STACK_NAME, LocalAwsStack
+from kauto_ops.backfill import main
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from kauto.kaltura import ReportGraph
 from kauto.weekly.config import parse_weekly_config
 from kauto.weekly.deps import RunDeps, WeeklyDeps
 from kauto.weekly.digest import build_digest
-from kauto.weekly.queue import InMemoryJobQueue
+from kauto_local.fakes import InMemoryJobQueue
 from kauto_local.stack import LocalAwsStack
 
 pytestmark = pytest.mark.integration

@@ -1,7 +1,7 @@
 """The ports the automations work through, and :func:`build_deps`, which wires them to AWS and Kaltura.
 
 Domain code receives one :class:`AutomationDeps` and never builds a client itself, so unit tests pass in-memory fakes
-(``kauto.aws.fakes``, ``kauto.aws.queue.InMemoryEventQueue``, a fake Kaltura client) and the Lambda handlers pass
+(``kauto_local.fakes``: ``InMemoryLedger``, ``InMemoryEventQueue``, a fake Kaltura client) and the Lambda handlers pass
 :func:`build_deps`.
 """
 

@@ -174,7 +174,7 @@ class AlertOutcome:
 
 
 class AlertPublisher(Protocol):
-    """Port for alerting. Implemented by :class:`SnsAlertPublisher` and ``kauto.aws.fakes.InMemoryAlertPublisher``."""
+    """Port for alerting. Implemented by :class:`SnsAlertPublisher` and ``kauto_local.fakes.InMemoryAlertPublisher``."""
 
     def publish(self, alert: Alert, *, dedupe_key: str, period: AlertPeriod | None = None) -> AlertOutcome:
         """Publish ``alert`` unless it was already published for ``dedupe_key`` (in the current ``period``)."""

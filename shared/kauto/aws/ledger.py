@@ -3,7 +3,7 @@
 The ledger holds the durable facts that make side effects happen once: REACH orders, report runs, alert claims. Every
 write that decides something is conditional, so concurrent workers and redelivered messages agree on one winner.
 
-Semantics shared by :class:`DynamoLedger` and the in-memory fake (``kauto.aws.fakes.InMemoryLedger``):
+Semantics shared by :class:`DynamoLedger` and the in-memory fake (``kauto_local.fakes.InMemoryLedger``):
 
 - Items are plain dicts; numbers come back as ``int`` or ``float`` (never ``Decimal``), binary as ``bytes``.
 - An item whose ``expires_at`` has passed counts as absent everywhere (DynamoDB deletes expired items lazily, up to
@@ -93,7 +93,7 @@ class TransitionResult:
 
 
 class Ledger(Protocol):
-    """Port for the ledger table. Implemented by :class:`DynamoLedger` and ``kauto.aws.fakes.InMemoryLedger``."""
+    """Port for the ledger table. Implemented by :class:`DynamoLedger` and ``kauto_local.fakes.InMemoryLedger``."""
 
     def claim(
         self, pk: str, sk: str, attrs: Mapping[str, Any] | None = None, *, ttl_seconds: int | None = None

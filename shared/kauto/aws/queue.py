@@ -6,10 +6,7 @@ finds; the worker may re-enqueue with a delay). :class:`InMemoryEventQueue` is i
 
 from __future__ import annotations
 
-import threading
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -62,29 +59,3 @@ def send_message(client: Callable[[], Any], queue_url: str, body: str, delay_sec
     except BotoCoreError as exc:
         raise QueueUnavailableError("sqs", "SendMessage", type(exc).__name__) from exc
     return str(response["MessageId"])
-
-
-@dataclass(frozen=True, slots=True)
-class QueuedEvent:
-    """What :class:`InMemoryEventQueue` was asked to send."""
-
-    message_id: str
-    event: KalturaEvent
-    delay_seconds: int
-
-
-class InMemoryEventQueue:
-    """Fake of :class:`SqsEventQueue` for unit tests: ``sent`` lists every event in order (thread-safe)."""
-
-    def __init__(self) -> None:
-        self.sent: list[QueuedEvent] = []
-        self._lock = threading.Lock()
-
-    def send(self, event: KalturaEvent, delay_seconds: int = 0) -> str:
-        check_delay(delay_seconds)
-        # Round-trip through the message body, as SQS would: an event that does not serialize fails here too.
-        copy = KalturaEvent.from_json(event.to_json())
-        message_id = uuid.uuid4().hex
-        with self._lock:
-            self.sent.append(QueuedEvent(message_id, copy, delay_seconds))
-        return message_id

@@ -5,7 +5,7 @@
 - :class:`WeeklyDeps`: the report worker's ports: :class:`RunDeps` plus the report store, the alert publisher, the
   Kaltura clients and the invocation's remaining time. The digest (:mod:`kauto.weekly.digest`) receives these too.
 
-Unit tests pass in-memory fakes (``kauto.aws.fakes``, :class:`kauto.weekly.queue.InMemoryJobQueue`, a fake Kaltura);
+Unit tests pass in-memory fakes (``kauto_local.fakes``, including ``InMemoryJobQueue``, a fake Kaltura);
 the handlers pass :func:`build_run_deps` / :func:`build_weekly_deps`.
 """
 

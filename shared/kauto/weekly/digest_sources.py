@@ -6,7 +6,7 @@ single rows, so the digest has its own small read port, :class:`DigestSources`:
 - :class:`AwsDigestSources`: S3 GetObject (streamed in 1 MiB chunks, never held whole) and a DynamoDB Scan of the
   ledger filtered server-side on a partition-key prefix. The scan reads the whole table once per digest; fine for a
   ledger of captions and tasks, and the place to switch to a GSI query if the table grows very large.
-- :class:`InMemoryDigestSources`: the same over ``kauto.aws.fakes.InMemoryObjectStore`` / ``InMemoryLedger``.
+- ``kauto_local.fakes.InMemoryDigestSources``: the same over the in-memory object store and ledger (tests).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -22,9 +22,6 @@ from kauto.aws.clients import dynamodb_client, s3_client
 from kauto.aws.ledger import PK, Item, LedgerUnavailableError, is_live, item_from_dynamo
 from kauto.aws.s3_writer import ReportStoreError
 from kauto.config import required_env
-
-if TYPE_CHECKING:
-    from kauto.aws.fakes import InMemoryLedger, InMemoryObjectStore
 
 READ_CHUNK_BYTES = 1024 * 1024
 # Without s3:ListBucket on the prefix, S3 answers 403 AccessDenied for a key that does not exist: for the digest,
@@ -116,39 +113,3 @@ class AwsDigestSources:
             if not last_key:
                 return
             request["ExclusiveStartKey"] = last_key
-
-
-class InMemoryDigestSources:
-    """:class:`DigestSources` over the in-memory fakes; objects are streamed in ``chunk_bytes`` pieces."""
-
-    def __init__(
-        self,
-        store: InMemoryObjectStore,
-        ledger: InMemoryLedger,
-        *,
-        clock: Callable[[], float] = time.time,
-        chunk_bytes: int = 7,
-    ) -> None:
-        self._store = store
-        self._ledger = ledger
-        self._clock = clock
-        self._chunk_bytes = chunk_bytes
-
-    def get_object(self, key: str) -> bytes | None:
-        return self._store.objects.get(key)
-
-    def stream_object(self, key: str) -> Iterator[bytes]:
-        body = self._store.objects.get(key)
-        if body is None:
-            raise ReportStoreError("GetObject", self._store.bucket, key, "NoSuchKey")
-        for start in range(0, len(body), self._chunk_bytes):
-            yield body[start : start + self._chunk_bytes]
-
-    def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
-        now = self._clock()
-        items = [
-            dict(item)
-            for (pk, _), item in sorted(self._ledger.items.items())
-            if pk.startswith(pk_prefix) and is_live(item, now)
-        ]
-        return iter(items)

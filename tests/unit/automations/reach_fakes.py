@@ -12,11 +12,10 @@ from typing import Any
 
 from kauto.automation_config import build_automation_config
 from kauto.automations.deps import AutomationDeps
-from kauto.aws.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
-from kauto.aws.queue import InMemoryEventQueue
 from kauto.kaltura import CaptionAsset, CatalogItem, Entry, VendorTask
 from kauto.kaltura.errors import error_from_body
 from kauto.models import BodyFormat, EventKind, KalturaEvent
+from kauto_local.fakes import InMemoryAlertPublisher, InMemoryEventQueue, InMemoryLedger, InMemoryObjectStore
 
 PARTNER_ID = 1234567
 NOW = 1_767_254_400  # 2026-01-01T08:00:00Z, a Thursday

@@ -15,10 +15,9 @@ from typing import Any
 
 from kauto.automation_config import build_automation_config
 from kauto.automations.deps import AutomationDeps
-from kauto.aws.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
-from kauto.aws.queue import InMemoryEventQueue
 from kauto.errors import QueueUnavailableError
 from kauto.kaltura import Entry, KalturaStreamInterruptedError, StreamResult, VendorTask
+from kauto_local.fakes import InMemoryAlertPublisher, InMemoryEventQueue, InMemoryLedger, InMemoryObjectStore
 
 PARTNER_ID = 1234567
 NOW = 1_795_000_000

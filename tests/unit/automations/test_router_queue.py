@@ -7,8 +7,9 @@ from typing import Any
 
 import boto3
 import pytest
-from kauto.aws.queue import InMemoryEventQueue, SqsEventQueue
+from kauto.aws.queue import SqsEventQueue
 from kauto.models import KalturaEvent
+from kauto_local.fakes import InMemoryEventQueue
 from moto import mock_aws
 from reach_fakes import entry_ready_event
 

@@ -17,7 +17,7 @@ from kauto.automations.thresholds import (
     publish_session_alerts,
     session_alerts,
 )
-from kauto.aws.fakes import InMemoryAlertPublisher
+from kauto_local.fakes import InMemoryAlertPublisher
 from room_fakes import NOW, PARTNER_ID, FakeClock
 
 SESSION = SessionKey(PARTNER_ID, "1_room0001", "1_sess0001")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime
 import pytest
 from aws_support import FakeClock
 from kauto.aws.alerts import Alert, AlertPeriod, AlertPublishError, Severity
-from kauto.aws.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
 from kauto.aws.s3_writer import (
     CSV_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -21,6 +20,7 @@ from kauto.aws.s3_writer import (
     write_manifest,
 )
 from kauto.csvclean import ROOM_DATA_SPEC, CsvCleaner
+from kauto_local.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
 
 KEY = "weekly/partner_id=1/week=2025-W01/top_content.csv"
 

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 from aws_support import LEDGER_TABLE, ClientSpy, FakeClock
-from kauto.aws.fakes import InMemoryLedger
 from kauto.aws.ledger import (
     DynamoLedger,
     Ledger,
@@ -16,6 +15,7 @@ from kauto.aws.ledger import (
     from_dynamo,
     to_dynamo,
 )
+from kauto_local.fakes import InMemoryLedger
 
 PK = "order#1234567"
 FINAL = ("ready", "error")

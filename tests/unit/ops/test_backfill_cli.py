@@ -12,15 +12,14 @@ from typing import Any
 
 import boto3
 import pytest
-from kauto.aws.fakes import InMemoryLedger
-from kauto.aws.queue import InMemoryEventQueue
 from kauto.kaltura import StreamResult
 from kauto.models import EventKind
-from kauto.ops.backfill import main
-from kauto.ops.dlq import replay_dead_letters
-from kauto.ops.sessions import SessionAction, backfill_sessions
-from kauto.ops.stack import OpsError
-from kauto.ops.weekly import backfill_weeks, check_ended, iso_weeks
+from kauto_local.fakes import InMemoryEventQueue, InMemoryLedger
+from kauto_ops.backfill import main
+from kauto_ops.dlq import replay_dead_letters
+from kauto_ops.sessions import SessionAction, backfill_sessions
+from kauto_ops.stack import OpsError
+from kauto_ops.weekly import backfill_weeks, check_ended, iso_weeks
 from moto import mock_aws
 
 PARTNER_ID = 1234567

@@ -13,15 +13,19 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kauto.automation_config import build_automation_config
-from kauto.aws.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
 from kauto.aws.s3_writer import Manifest, ManifestFile, SourceCall, report_key, weekly_prefix, write_manifest
 from kauto.csvclean import ROOM_ATTENDEES_SPEC, ROOM_DATA_SPEC, CsvCleaner, CsvSpec
 from kauto.kaltura import KalturaRateLimitedError, ReportFilter, ReportGraph
 from kauto.weekly.config import parse_weekly_config
 from kauto.weekly.deps import RunDeps, WeeklyDeps
 from kauto.weekly.digest import WeekWindow
-from kauto.weekly.digest_sources import InMemoryDigestSources
-from kauto.weekly.queue import InMemoryJobQueue
+from kauto_local.fakes import (
+    InMemoryAlertPublisher,
+    InMemoryDigestSources,
+    InMemoryJobQueue,
+    InMemoryLedger,
+    InMemoryObjectStore,
+)
 
 PARTNER_ID = 1234567
 WEEK = "2025-W02"  # Monday 2025-01-06 .. Sunday 2025-01-12

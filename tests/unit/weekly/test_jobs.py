@@ -8,7 +8,6 @@ import json
 from typing import Any
 
 import pytest
-from kauto.aws.fakes import InMemoryObjectStore
 from kauto.aws.s3_writer import ReportStoreError
 from kauto.csvclean import CsvCleaner, CsvSpec
 from kauto.errors import ConfigError
@@ -16,6 +15,7 @@ from kauto.kaltura import KalturaPermissionError, KalturaServerError
 from kauto.weekly.jobs import MAX_JOB_ATTEMPTS, JobOutcome, handle_message, table_section, week_pieces
 from kauto.weekly.messages import JobMessage, MalformedMessageError
 from kauto.weekly.runs import JOB_QUEUED, get_run, job_key, report_object_key, start_run
+from kauto_local.fakes import InMemoryObjectStore
 from weekly_fakes import PARTNER_ID, TABLE_HEADER, WEEK, WEEK_END, WEEK_START, Harness, harness, instants, table_row
 
 MANIFEST_KEY = f"weekly/partner_id={PARTNER_ID}/week={WEEK}/manifest.json"

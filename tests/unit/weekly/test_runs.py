@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from kauto.errors import QueueUnavailableError
 from kauto.weekly.messages import DigestRequest, JobMessage, WeeklyMessage
-from kauto.weekly.queue import InMemoryJobQueue
 from kauto.weekly.runs import (
     JOB_WAITING,
     LeaseStatus,
@@ -24,6 +23,7 @@ from kauto.weekly.runs import (
     start_run,
     week_window,
 )
+from kauto_local.fakes import InMemoryJobQueue
 from weekly_fakes import PARTNER_ID, WEEK, Harness, harness
 
 TWO_REPORTS = {

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 from kauto.aws.alerts import Severity
-from kauto.aws.fakes import InMemoryAlertPublisher
 from kauto.errors import ConfigError
 from kauto.weekly.wow import (
     ALERT_RULE,
@@ -19,6 +18,7 @@ from kauto.weekly.wow import (
     partner_rules,
     publish_findings,
 )
+from kauto_local.fakes import InMemoryAlertPublisher
 
 PARTNER_ID = 1234567
 NOW = 1_736_150_400.0  # 2025-01-06T08:00:00Z

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kauto.automation_config import build_automation_config
-from kauto.aws.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
 from kauto.kaltura import (
     KalturaResultLimitError,
     ReportFilter,
@@ -28,7 +27,13 @@ from kauto.weekly.config import parse_weekly_config
 from kauto.weekly.deps import RunDeps, WeeklyDeps
 from kauto.weekly.jobs import JobOutcome, handle_message
 from kauto.weekly.messages import DigestRequest, JobMessage
-from kauto.weekly.queue import InMemoryJobQueue, QueuedMessage
+from kauto_local.fakes import (
+    InMemoryAlertPublisher,
+    InMemoryJobQueue,
+    InMemoryLedger,
+    InMemoryObjectStore,
+    QueuedMessage,
+)
 
 PARTNER_ID = 1234567
 WEEK = "2026-W10"  # Monday 2026-03-02 .. Sunday 2026-03-08 (UTC: 1772409600 .. 1773014400)

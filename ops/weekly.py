@@ -15,10 +15,9 @@ from datetime import date, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from kauto.aws.ledger import STATE_ATTRIBUTE, Ledger
-from kauto.ops.stack import OpsError
 from kauto.weekly.runs import iso_week_of, run_key
+from kauto_ops.stack import OpsError
 
 MAX_WEEKS = 104
 """Two years per command: each week is one synchronous invocation."""

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from kauto.errors import KautoError
 
 

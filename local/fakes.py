@@ -1,4 +1,6 @@
-"""In-memory fakes of the output ports, for unit tests of the automations (no AWS, no network).
+"""In-memory fakes of the ports (ledger, object store, alerts, queues, digest sources): test and local doubles.
+
+Not shipped in the Lambda layer; unit tests of the automations use them (no AWS, no network).
 
 Each fake has the semantics of its real adapter (conditional claims, final states, at-most-once alerts, abort leaves
 nothing behind, checkpoint/resume) and records what it was asked to do in ``calls`` (and ``published`` for alerts).
@@ -16,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-
 from kauto.aws.alerts import Alert, AlertOutcome, AlertPeriod, SnsAlertPublisher
 from kauto.aws.ledger import (
     OWNER_ATTRIBUTE,
@@ -36,14 +37,18 @@ from kauto.aws.ledger import (
     resolve_transition_conflict,
     to_dynamo,
 )
+from kauto.aws.queue import check_delay
 from kauto.aws.s3_writer import (
     CSV_CONTENT_TYPE,
     CheckpointError,
+    ReportStoreError,
     WriterBase,
     WriterClosedError,
     WriteResult,
     check_object_key,
 )
+from kauto.models import KalturaEvent
+from kauto.weekly.messages import WeeklyMessage, parse_message
 
 
 class InMemoryLedger:
@@ -344,3 +349,99 @@ class InMemoryAlertPublisher:
             raise
         self.calls.append((alert.rule, dedupe_key, outcome))
         return outcome
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedEvent:
+    """What :class:`InMemoryEventQueue` was asked to send."""
+
+    message_id: str
+    event: KalturaEvent
+    delay_seconds: int
+
+
+class InMemoryEventQueue:
+    """Fake of :class:`SqsEventQueue` for unit tests: ``sent`` lists every event in order (thread-safe)."""
+
+    def __init__(self) -> None:
+        self.sent: list[QueuedEvent] = []
+        self._lock = threading.Lock()
+
+    def send(self, event: KalturaEvent, delay_seconds: int = 0) -> str:
+        check_delay(delay_seconds)
+        # Round-trip through the message body, as SQS would: an event that does not serialize fails here too.
+        copy = KalturaEvent.from_json(event.to_json())
+        message_id = uuid.uuid4().hex
+        with self._lock:
+            self.sent.append(QueuedEvent(message_id, copy, delay_seconds))
+        return message_id
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    """What :class:`InMemoryJobQueue` was asked to send."""
+
+    message_id: str
+    message: WeeklyMessage
+    delay_seconds: int
+
+
+class InMemoryJobQueue:
+    """Fake :class:`JobQueue` for unit tests: ``sent`` lists every message in order (thread-safe).
+
+    Messages go through their JSON body and back, as SQS would carry them.
+    """
+
+    def __init__(self) -> None:
+        self.sent: list[QueuedMessage] = []
+        self._lock = threading.Lock()
+
+    def send(self, message: WeeklyMessage, delay_seconds: int = 0) -> str:
+        check_delay(delay_seconds)
+        copy = parse_message(message.to_json())
+        message_id = uuid.uuid4().hex
+        with self._lock:
+            self.sent.append(QueuedMessage(message_id, copy, delay_seconds))
+        return message_id
+
+    def take(self) -> list[QueuedMessage]:
+        """Everything sent so far, removed from the fake (what a consumer would receive next)."""
+        with self._lock:
+            taken, self.sent = self.sent, []
+        return taken
+
+
+class InMemoryDigestSources:
+    """:class:`DigestSources` over the in-memory fakes; objects are streamed in ``chunk_bytes`` pieces."""
+
+    def __init__(
+        self,
+        store: InMemoryObjectStore,
+        ledger: InMemoryLedger,
+        *,
+        clock: Callable[[], float] = time.time,
+        chunk_bytes: int = 7,
+    ) -> None:
+        self._store = store
+        self._ledger = ledger
+        self._clock = clock
+        self._chunk_bytes = chunk_bytes
+
+    def get_object(self, key: str) -> bytes | None:
+        return self._store.objects.get(key)
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        body = self._store.objects.get(key)
+        if body is None:
+            raise ReportStoreError("GetObject", self._store.bucket, key, "NoSuchKey")
+        for start in range(0, len(body), self._chunk_bytes):
+            yield body[start : start + self._chunk_bytes]
+
+    def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
+        now = self._clock()
+        items = [
+            dict(item)
+            for (pk, _), item in sorted(self._ledger.items.items())
+            if pk.startswith(pk_prefix) and is_live(item, now)
+        ]
+        return iter(items)

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
 from kauto.errors import DependencyUnavailableError
 
 SQS_BATCH = 10

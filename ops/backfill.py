@@ -28,10 +28,10 @@ from kauto.aws.ledger import DynamoLedger
 from kauto.aws.queue import SqsEventQueue
 from kauto.errors import KautoError
 from kauto.kaltura import InvocationBudget
-from kauto.ops.dlq import replay_dead_letters
-from kauto.ops.sessions import backfill_sessions
-from kauto.ops.stack import OpsError, StackResources, describe_stack
-from kauto.ops.weekly import MAX_WEEKS, WeekBackfill, backfill_weeks, check_ended, iso_weeks
+from kauto_ops.dlq import replay_dead_letters
+from kauto_ops.sessions import backfill_sessions
+from kauto_ops.stack import OpsError, StackResources, describe_stack
+from kauto_ops.weekly import MAX_WEEKS, WeekBackfill, backfill_weeks, check_ended, iso_weeks
 
 PROG = "kauto-backfill"
 MAX_SESSION_WINDOW_DAYS = 31
