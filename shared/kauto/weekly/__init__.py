@@ -7,7 +7,8 @@ Flow (EventBridge Scheduler -> scheduler function -> ReportJobsQueue -> report w
 - :mod:`kauto.weekly.scheduler`: claims the run of each partner's week and fans out one job message per report.
 - :mod:`kauto.weekly.runs`: run identity in the ledger (a duplicate trigger produces one run), job rows with leases
   and steps, done/failed counters, and the one-time "all jobs finished" step that writes the manifest and sends the
-  digest request (``{"type": "weekly_digest", "partner_id", "week"}``) consumed by :func:`runs.on_run_complete`.
+  digest request (``{"type": "weekly_digest", "partner_id", "week"}``) that the job runner hands to
+  :func:`digest.build_digest`.
 - :mod:`kauto.weekly.jobs`: the job runner for getTable, getUrlForReportAsCsv, getCsvFromStringParams and the
   Reports Microservice, streaming through the CSV cleaner into the multipart writer, checkpointing near the Lambda
   time limit and polling the microservice by re-enqueueing itself with a delay.

@@ -65,6 +65,7 @@ from kauto.kaltura import (
 )
 from kauto.kaltura.reports import DELIMITER, MAX_CSV_ROWS, MAX_TABLE_ROWS
 from kauto.kaltura.transport import ByteSink
+from kauto.weekly import digest
 from kauto.weekly.config import LIST_PLACEHOLDERS, Pieces, RowLimit, Surface, WeeklyReport, parse_template
 from kauto.weekly.deps import WeeklyDeps
 from kauto.weekly.messages import DigestRequest, JobMessage, parse_message
@@ -74,7 +75,6 @@ from kauto.weekly.runs import (
     continue_job,
     finish_job,
     lease_job,
-    on_run_complete,
     release_job,
     report_object_key,
 )
@@ -142,7 +142,7 @@ def handle_message(body: str, deps: WeeklyDeps) -> JobOutcome:
     """Handle one ReportJobsQueue message (a job step or a digest request). Raises what must fail the SQS record."""
     message = parse_message(body)
     if isinstance(message, DigestRequest):
-        on_run_complete(message, deps)
+        digest.build_digest(message.partner_id, message.week, deps)
         return JobOutcome.DIGEST
     return run_job_step(message, deps)
 

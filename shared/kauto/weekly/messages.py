@@ -5,7 +5,7 @@
   live in the job's ledger row (:mod:`kauto.weekly.runs`), so a message stays tiny and a redelivered or duplicated
   one is recognised by its step.
 - ``weekly_digest`` (:class:`DigestRequest`): every job of the run of (``partner_id``, ``week``) has finished; build
-  the digest (:func:`kauto.weekly.runs.on_run_complete`).
+  the digest (:func:`kauto.weekly.digest.build_digest`).
 """
 
 from __future__ import annotations

@@ -26,8 +26,10 @@ Completion. The write that makes ``finished`` reach ``jobs_expected`` is followe
 ``running`` -> ``completing``, which exactly one worker wins. It writes ``manifest.json`` (the files of the jobs
 that succeeded, the failed ones in its scope), sends the digest request ``{"type": "weekly_digest", "partner_id",
 "week"}`` and marks the run ``complete``. If it dies before that, a redelivered message of a finished job takes the
-stale ``completing`` over, so the request may be sent twice in that case: :func:`on_run_complete` (the digest) must be
-idempotent, and is, as it overwrites the same keys and publishes through the once-only alert publisher.
+stale ``completing`` over, so the request may be sent twice in that case: the digest
+(:func:`kauto.weekly.digest.build_digest`, which the job runner calls) must be idempotent, and is, as it overwrites
+the same keys and publishes through the once-only alert publisher. This module never imports the digest: the digest
+reads runs from here.
 """
 
 from __future__ import annotations
@@ -661,17 +663,6 @@ def write_run_manifest(run: RunRecord, deps: WeeklyDeps) -> str:
         scope=scope,
     )
     return write_manifest(deps.store, weekly_prefix(run.partner_id, run.week), manifest).key
-
-
-# ------------------------------------------------------------------------------------------------------ digest
-
-
-def on_run_complete(request: DigestRequest, deps: WeeklyDeps) -> None:
-    """Handle a ``weekly_digest`` request: build the partner's digest for the week (:mod:`kauto.weekly.digest`)."""
-    # Imported here: the digest reads runs through this module, so a module-level import would be circular.
-    from kauto.weekly.digest import build_digest
-
-    build_digest(request.partner_id, request.week, deps)
 
 
 def _job_log(job: JobRecord) -> dict[str, Any]:
