@@ -14,14 +14,18 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from kauto.automations.telemetry import count, logger
+from kauto.automations.telemetry import count, logger, metrics
+from kauto.tracing import capture_lambda_handler, subsegment
 from kauto.weekly.deps import WeeklyDeps, build_weekly_deps
 from kauto.weekly.jobs import handle_message
+from kauto.weekly.messages import parse_message
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Handle one SQS batch; returns ``{"batchItemFailures": [...]}`` naming the records to retry."""
     deps = build_weekly_deps(context)
@@ -37,7 +41,9 @@ def handle_record(record: SQSRecord, deps: WeeklyDeps) -> str:
     """Run one message; raises to fail (and retry) the record."""
     logger.append_keys(message_id=record.message_id)
     try:
-        outcome = handle_message(record.body, deps)
+        message = parse_message(record.body)
+        with subsegment("## record", partner_id=message.partner_id, kind=type(message).__name__):
+            outcome = handle_message(record.body, deps)
     except Exception as error:
         # The error type and code only: Kaltura's messages are scrubbed, and message bodies are never logged.
         logger.warning(

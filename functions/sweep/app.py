@@ -11,10 +11,13 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kauto.automations.deps import build_deps
 from kauto.automations.sweep import run_sweep
-from kauto.automations.telemetry import logger
+from kauto.automations.telemetry import logger, metrics
+from kauto.tracing import capture_lambda_handler
 
 
 @logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Sweep every configured partner once; returns the totals (partners, found, enqueued, checked)."""
     deps = build_deps(context)

@@ -10,12 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from kauto.automations.telemetry import logger
+from kauto.automations.telemetry import logger, metrics
+from kauto.tracing import capture_lambda_handler
 from kauto.weekly.deps import build_run_deps
 from kauto.weekly.scheduler import ScheduleRequest, schedule_runs
 
 
 @logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Start the requested weekly runs; returns the totals (partners, started, duplicate, jobs, ...)."""
     request = ScheduleRequest.from_event(event)

@@ -15,13 +15,16 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from kauto.automations.deps import AutomationDeps, build_deps
 from kauto.automations.router import handle_event
-from kauto.automations.telemetry import count, logger
+from kauto.automations.telemetry import count, logger, metrics
 from kauto.models import KalturaEvent
+from kauto.tracing import capture_lambda_handler, subsegment
 
 _RECORD_KEYS = ("partner_id", "kind", "dedupe_key", "object_id", "message_id")
 
 
 @logger.inject_lambda_context(clear_state=True)
+@capture_lambda_handler
+@metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Handle one SQS batch; returns ``{"batchItemFailures": [...]}`` naming the records to retry."""
     deps = build_deps(context)
@@ -45,7 +48,8 @@ def handle_record(record: SQSRecord, deps: AutomationDeps) -> str:
             dedupe_key=automation_event.dedupe_key,
             object_id=automation_event.object_id,
         )
-        outcome = handle_event(automation_event, deps)
+        with subsegment("## record", partner_id=automation_event.partner_id, kind=automation_event.kind.value):
+            outcome = handle_event(automation_event, deps)
     except Exception as error:
         # The message only: errors may quote Kaltura's text, never a KS or secret (scrubbed), and bodies are not
         # logged at all.

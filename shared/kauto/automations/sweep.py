@@ -59,6 +59,7 @@ from kauto.kaltura.listing import iter_list_sliced
 from kauto.kaltura.reach import TASK_SERVICE
 from kauto.kaltura.types import FINAL_TASK_STATUSES, as_int
 from kauto.models import BodyFormat, EventKind, FieldValue, KalturaEvent
+from kauto.tracing import subsegment
 
 T = TypeVar("T")
 
@@ -161,8 +162,9 @@ def run_sweep(
     swept: list[PartnerSweep] = []
     failures: dict[tuple[int, str], str] = {}
     for partner_id in partners:
-        sweeper = _PartnerSweeper(deps, partner_id, now, time_left)
-        swept.append(sweeper.run())
+        with subsegment("## partner", partner_id=partner_id, kind="sweep"):
+            sweeper = _PartnerSweeper(deps, partner_id, now, time_left)
+            swept.append(sweeper.run())
         failures.update({(partner_id, part): name for part, name in sweeper.failures.items()})
     report = SweepReport(now, tuple(swept))
     logger.info("sweep finished", extra=report.totals() | {"failed_parts": len(failures)})

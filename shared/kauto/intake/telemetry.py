@@ -6,13 +6,13 @@ e-mail addresses are never logged.
 
 from __future__ import annotations
 
-import os
+from aws_lambda_powertools import Logger
 
-from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.metrics import MetricUnit
+from kauto.metrics import InvocationMetrics
 
 logger = Logger()
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "KalturaAutomations")
+metrics = InvocationMetrics()
+"""The webhook handler is wrapped in ``metrics.log_metrics``: one EMF document per delivery."""
 
 CORRELATION_KEYS = (
     "partner_id",
@@ -32,11 +32,5 @@ def reset_correlation() -> None:
 
 
 def count(metric: str, **dimensions: str) -> None:
-    """Emit one count of ``metric`` with ``dimensions``, flushed immediately as its own EMF document.
-
-    Flushing per outcome keeps one delivery's dimensions from leaking into another's.
-    """
-    for name, value in dimensions.items():
-        metrics.add_dimension(name, value)
-    metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-    metrics.flush_metrics()
+    """Count one ``metric`` with ``dimensions``; written with the delivery's other counts when the handler returns."""
+    metrics.count(metric, 1, **dimensions)

@@ -37,6 +37,7 @@ from kauto.kaltura.errors import (
     scrub,
 )
 from kauto.kaltura.urls import DownloadPolicy
+from kauto.tracing import annotate, subsegment
 
 logger = logging.getLogger(__name__)
 
@@ -229,20 +230,23 @@ class HttpTransport:
         headers: Mapping[str, str] | None = None,
         secret_url: bool = False,
     ) -> requests.Response:
-        try:
-            response = self.http.request(
-                method,
-                url,
-                data=form,
-                json=json_body,
-                headers=dict(headers or {}),
-                timeout=timeout,
-                stream=True,
-                allow_redirects=False,
-                verify=self.settings.ca_bundle,  # None: the session's / environment's CAs
-            )
-        except requests.RequestException as exc:
-            raise self._transport_error(exc, what, secret_url) from (None if secret_url else exc)
+        # Traced by the action, never the URL (a download URL carries a KS): see kauto.tracing.
+        with subsegment(f"Kaltura {what}", kaltura_action=what):
+            try:
+                response = self.http.request(
+                    method,
+                    url,
+                    data=form,
+                    json=json_body,
+                    headers=dict(headers or {}),
+                    timeout=timeout,
+                    stream=True,
+                    allow_redirects=False,
+                    verify=self.settings.ca_bundle,  # None: the session's / environment's CAs
+                )
+            except requests.RequestException as exc:
+                raise self._transport_error(exc, what, secret_url) from (None if secret_url else exc)
+            annotate(http_status=response.status_code)
         return response
 
     def _transport_error(self, exc: Exception, what: str, secret_url: bool) -> KalturaTransportError:

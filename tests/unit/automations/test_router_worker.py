@@ -73,3 +73,34 @@ def test_a_batch_where_everything_succeeds_reports_no_failures(harness: Harness,
     event = {"Records": [sqs_record("m1", entry_ready_event("1_a").to_json())]}
 
     assert worker.lambda_handler(event, FakeLambdaContext()) == {"batchItemFailures": []}
+
+
+def test_a_batch_writes_its_counts_once_at_the_end_summed_per_dimension_values(
+    harness: Harness, worker: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    event = {"Records": [sqs_record(f"m{n}", entry_ready_event(f"1_{n}").to_json()) for n in "abc"]}
+    capsys.readouterr()
+
+    worker.lambda_handler(event, FakeLambdaContext())
+
+    documents = emf_documents(capsys.readouterr().out)
+    counted = {
+        (metric["Name"], tuple((name, doc[name]) for name in directive["Dimensions"][0] if name != "service")): doc[
+            metric["Name"]
+        ]
+        for doc in documents
+        for directive in doc["_aws"]["CloudWatchMetrics"]
+        for metric in directive["Metrics"]
+    }
+    assert {key: value for key, value in counted.items() if key[0] != "ColdStart"} == {
+        ("CaptionDecision", (("outcome", "ordered"),)): 3,
+        ("CaptionOrdered", ()): 3,
+        ("VendorTaskUpdate", (("outcome", "created"), ("state", "pending"))): 3,
+    }
+    # Nine counts, written together: two documents only because EMF holds one value per key in a document and both
+    # CaptionDecision and VendorTaskUpdate have an ``outcome`` of their own.
+    assert len(documents) == 2
+
+
+def emf_documents(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith('{"_aws"')]
