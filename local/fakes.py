@@ -37,8 +37,7 @@ from kauto.aws.ledger import (
     resolve_transition_conflict,
     to_dynamo,
 )
-from kauto.aws.queue import check_delay
-from kauto.aws.s3_writer import (
+from kauto.aws.object_store import (
     CSV_CONTENT_TYPE,
     CheckpointError,
     ReportStoreError,
@@ -47,6 +46,7 @@ from kauto.aws.s3_writer import (
     WriteResult,
     check_object_key,
 )
+from kauto.aws.queue import check_delay
 from kauto.models import KalturaEvent
 from kauto.weekly.messages import WeeklyMessage, parse_message
 
@@ -194,7 +194,7 @@ def _stored(value: Any) -> Any:
 
 
 class InMemoryObjectWriter(WriterBase):
-    """:class:`kauto.aws.s3_writer.ObjectWriter` that lands in an :class:`InMemoryObjectStore` on ``complete()``."""
+    """:class:`kauto.aws.object_store.ObjectWriter` that lands in an :class:`InMemoryObjectStore` on ``complete()``."""
 
     def __init__(self, store: InMemoryObjectStore, key: str, content_type: str, prefix: bytes = b"", rows: int = 0):
         self._store = store
@@ -258,7 +258,7 @@ class InMemoryObjectWriter(WriterBase):
 
 
 class InMemoryObjectStore:
-    """:class:`kauto.aws.s3_writer.ObjectStore` in a dict: ``objects`` (key -> bytes), ``content_types``,
+    """:class:`kauto.aws.object_store.ObjectStore` in a dict: ``objects`` (key -> bytes), ``content_types``,
     ``checkpoints``; ``calls`` lists ``(operation, key)``. Nothing lands in ``objects`` before ``complete()``."""
 
     def __init__(self, bucket: str = "in-memory-reports") -> None:

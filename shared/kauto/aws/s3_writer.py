@@ -1,4 +1,7 @@
-"""Report output to S3: a streaming multipart writer with checkpoint/resume, the Hive-style keys, and the manifest.
+"""Report output to S3: the streaming multipart writer with checkpoint/resume, behind the object store port.
+
+The port and its errors are in :mod:`kauto.aws.object_store`, the keys in :mod:`kauto.aws.report_keys`, the
+manifest in :mod:`kauto.aws.manifest`; their names stay importable from here for existing callers.
 
 Writer (:class:`S3MultipartWriter`, created by :class:`S3ObjectStore`):
 
@@ -30,20 +33,79 @@ the tail itself restores the hash and no read is needed.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import re
 import uuid
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kauto.errors import DependencyUnavailableError, KautoError
+from kauto.aws.manifest import (
+    MANIFEST_VERSION,
+    REDACTED,
+    Manifest,
+    ManifestFile,
+    SourceCall,
+    redact_params,
+    write_manifest,
+)
+from kauto.aws.object_store import (
+    CHECKPOINT_PREFIX,
+    CSV_CONTENT_TYPE,
+    JSON_CONTENT_TYPE,
+    MAX_KEY_BYTES,
+    CheckpointError,
+    ObjectStore,
+    ObjectTooLargeError,
+    ObjectWriter,
+    ReportStoreError,
+    S3KeyError,
+    WriterBase,
+    WriterClosedError,
+    WriteResult,
+    check_object_key,
+)
+from kauto.aws.report_keys import hive_value, iso_week, manifest_key, report_key, session_prefix, weekly_prefix
+
+__all__ = [
+    "CHECKPOINT_PREFIX",
+    "CHECKPOINT_STATE_VERSION",
+    "CSV_CONTENT_TYPE",
+    "DEFAULT_PART_SIZE",
+    "JSON_CONTENT_TYPE",
+    "MANIFEST_VERSION",
+    "MAX_KEY_BYTES",
+    "MAX_PARTS",
+    "MAX_PART_SIZE",
+    "MIN_PART_SIZE",
+    "REDACTED",
+    "CheckpointError",
+    "Manifest",
+    "ManifestFile",
+    "ObjectStore",
+    "ObjectTooLargeError",
+    "ObjectWriter",
+    "ReportStoreError",
+    "S3KeyError",
+    "S3MultipartWriter",
+    "S3ObjectStore",
+    "SourceCall",
+    "WriteResult",
+    "WriterBase",
+    "WriterClosedError",
+    "check_object_key",
+    "hive_value",
+    "iso_week",
+    "manifest_key",
+    "max_object_size",
+    "part_size_for",
+    "redact_params",
+    "report_key",
+    "session_prefix",
+    "weekly_prefix",
+    "write_manifest",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -56,10 +118,6 @@ MAX_PARTS = 10_000
 """S3: a multipart upload has at most 10,000 parts."""
 DEFAULT_PART_SIZE = 8 * MIB
 PARTS_PER_SIZE_STEP = 1_000
-MAX_KEY_BYTES = 1_024
-CSV_CONTENT_TYPE = "text/csv; charset=utf-8"
-JSON_CONTENT_TYPE = "application/json"
-CHECKPOINT_PREFIX = "_checkpoints/"
 CHECKPOINT_STATE_VERSION = 1
 _READ_CHUNK = MIB
 _NOT_FOUND_CODES = frozenset({"NoSuchUpload", "NoSuchKey", "404"})
@@ -78,163 +136,6 @@ def max_object_size(base_part_size: int = DEFAULT_PART_SIZE) -> int:
         part_size_for(first, base_part_size) * PARTS_PER_SIZE_STEP
         for first in range(1, MAX_PARTS + 1, PARTS_PER_SIZE_STEP)
     )
-
-
-class ReportStoreError(DependencyUnavailableError):
-    """An S3 call failed (the multipart upload, if any, was aborted). Retrying the job rewrites the same key."""
-
-    def __init__(self, operation: str, bucket: str, key: str, code: str) -> None:
-        super().__init__("s3", operation, f"s3://{bucket}/{key}: {code}")
-        self.bucket = bucket
-        self.key = key
-        self.code = code
-
-
-class ObjectTooLargeError(KautoError):
-    """The output outgrew the part-size schedule (more than 10,000 parts); the upload was aborted."""
-
-
-class CheckpointError(KautoError):
-    """A checkpoint state cannot be resumed (malformed, or its upload/tail/parts no longer match).
-
-    Permanent for that state: restart the job from the beginning (it overwrites the same key).
-    """
-
-
-class WriterClosedError(KautoError):
-    """The writer was used after complete(), abort() or checkpoint()."""
-
-
-class S3KeyError(KautoError, ValueError):
-    """A key component is empty or unsafe (``/``, ``..``, control characters) or a key is malformed."""
-
-
-@dataclass(frozen=True, slots=True)
-class WriteResult:
-    """A completed object. ``parts`` is 0 for a single PutObject; ``etag`` is S3's ETag (quoted)."""
-
-    bucket: str
-    key: str
-    bytes: int
-    rows: int
-    sha256: str
-    parts: int
-    etag: str
-
-    @property
-    def uri(self) -> str:
-        """``s3://bucket/key``."""
-        return f"s3://{self.bucket}/{self.key}"
-
-
-class ObjectWriter(Protocol):
-    """Port: a streaming writer for one object (:class:`S3MultipartWriter`, ``fakes.InMemoryObjectWriter``)."""
-
-    @property
-    def key(self) -> str:
-        """The object key."""
-        ...
-
-    @property
-    def bytes_written(self) -> int:
-        """Bytes accepted so far (including any resumed prefix)."""
-        ...
-
-    @property
-    def rows_written(self) -> int:
-        """Rows counted so far (including any resumed prefix)."""
-        ...
-
-    def write(self, data: bytes | str, *, rows: int = 0) -> None:
-        """Append ``data`` (``str`` is encoded as UTF-8) holding ``rows`` data rows."""
-        ...
-
-    def write_records(self, records: Iterable[bytes | str], *, with_header: bool) -> None:
-        """Append records, one row each; with ``with_header`` the first record is a header and not counted."""
-        ...
-
-    def checkpoint(self) -> dict[str, Any]:
-        """Persist what is needed to continue elsewhere and close this writer; returns JSON-serializable state."""
-        ...
-
-    def complete(self) -> WriteResult:
-        """Finish the object."""
-        ...
-
-    def abort(self) -> None:
-        """Discard everything written (idempotent)."""
-        ...
-
-    def __enter__(self) -> Self: ...
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None: ...
-
-
-class ObjectStore(Protocol):
-    """Port: where reports and manifests go (:class:`S3ObjectStore`, ``fakes.InMemoryObjectStore``)."""
-
-    @property
-    def bucket(self) -> str:
-        """The bucket name (used in ``s3://`` links)."""
-        ...
-
-    def open_writer(self, key: str, *, content_type: str = CSV_CONTENT_TYPE) -> ObjectWriter:
-        """A new streaming writer for ``key``."""
-        ...
-
-    def resume_writer(self, state: Mapping[str, Any]) -> ObjectWriter:
-        """Continue a writer from :meth:`ObjectWriter.checkpoint` state."""
-        ...
-
-    def put_bytes(self, key: str, body: bytes, *, content_type: str) -> WriteResult:
-        """Write a small object in one call."""
-        ...
-
-
-class WriterBase(ABC):
-    """The record-level helpers and context-manager behaviour every :class:`ObjectWriter` shares.
-
-    Use as ``with store.open_writer(key) as writer: ...; result = writer.complete()``: leaving the block with an
-    exception aborts the upload; leaving it normally without ``complete()`` or ``checkpoint()`` aborts and raises.
-    """
-
-    @abstractmethod
-    def write(self, data: bytes | str, *, rows: int = 0) -> None:
-        """Append ``data`` holding ``rows`` data rows."""
-
-    @abstractmethod
-    def abort(self) -> None:
-        """Discard everything written; best effort and idempotent."""
-
-    @property
-    @abstractmethod
-    def is_open(self) -> bool:
-        """Whether the writer still accepts data."""
-
-    def write_records(self, records: Iterable[bytes | str], *, with_header: bool) -> None:
-        """Append each record as one row; with ``with_header`` the first record is written but not counted."""
-        iterator = iter(records)
-        if with_header:
-            header = next(iterator, None)
-            if header is None:
-                return
-            self.write(header)
-        for record in iterator:
-            self.write(record, rows=1)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if not self.is_open:
-            return
-        self.abort()
-        if exc_type is None:
-            raise WriterClosedError("writer left open: call complete() or checkpoint() before leaving the block")
 
 
 class S3MultipartWriter(WriterBase):
@@ -630,19 +531,6 @@ class S3ObjectStore:
             return writer.complete()
 
 
-def check_object_key(key: str, checkpoint_prefix: str = CHECKPOINT_PREFIX) -> None:
-    """Refuse keys S3 or our layout cannot take: empty, > 1024 bytes, leading ``/``, ``//``, ``.``/``..`` segments,
-    control characters, or under the checkpoint prefix."""
-    if not key or len(key.encode("utf-8")) > MAX_KEY_BYTES:
-        raise S3KeyError(f"object key must be 1..{MAX_KEY_BYTES} bytes")
-    if key.startswith("/") or "//" in key or any(segment in (".", "..") for segment in key.split("/")):
-        raise S3KeyError(f"object key {key!r} has an empty, '.' or '..' segment")
-    if _CONTROL.search(key):
-        raise S3KeyError("object key contains control characters")
-    if key.startswith(checkpoint_prefix):
-        raise S3KeyError(f"object key may not be under the checkpoint prefix {checkpoint_prefix!r}")
-
-
 def _parts_digest(parts: Iterable[Mapping[str, Any]]) -> str:
     hasher = hashlib.sha256()
     for part in parts:
@@ -688,225 +576,3 @@ def _validated_state(state: Mapping[str, Any]) -> dict[str, Any]:
 
 
 _WRITER_ID = re.compile(r"[0-9a-f]{32}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-# --------------------------------------------------------------------------------------------------------- keys
-
-_SAFE_KEY_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
-_REPORT_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-_ISO_WEEK = re.compile(r"(\d{4})-W(\d{2})")
-
-
-def hive_value(value: str | int) -> str:
-    """A partition value safe inside ``name=value/`` of a Hive-style key.
-
-    Ids may not be empty or contain ``/``, ``\\``, ``..`` or control characters (:class:`S3KeyError`); any other
-    character outside ``[A-Za-z0-9_.-]`` (``=``, space, ``%``, ``:``...) is percent-encoded like Hive does, so
-    ``=`` can never split a partition.
-    """
-    text = str(value)
-    if not text or "/" in text or "\\" in text or ".." in text or text == "." or _CONTROL.search(text):
-        raise S3KeyError(f"unsafe key component {text!r}")
-    return "".join(
-        char if char in _SAFE_KEY_CHARACTERS else "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
-        for char in text
-    )
-
-
-def iso_week(day: date) -> str:
-    """The ISO week of ``day`` as ``YYYY-Www`` (e.g. ``2025-W01``; ISO years start on the Monday of week 1)."""
-    iso_year, week, _ = day.isocalendar()
-    return f"{iso_year:04d}-W{week:02d}"
-
-
-def session_prefix(partner_id: int, session_day: date, room_entry_id: str, session_id: str) -> str:
-    """``sessions/partner_id=<pid>/date=<YYYY-MM-DD>/entry_id=<room>/session_id=<cue point>/``.
-
-    ``session_day`` is a date or a timezone-aware datetime (converted to its UTC date); naive datetimes are refused.
-    """
-    return (
-        f"sessions/partner_id={_partner(partner_id)}/date={_utc_day(session_day).isoformat()}"
-        f"/entry_id={hive_value(room_entry_id)}/session_id={hive_value(session_id)}/"
-    )
-
-
-def weekly_prefix(partner_id: int, week: str | date) -> str:
-    """``weekly/partner_id=<pid>/week=<YYYY-Www>/``; ``week`` is a ``YYYY-Www`` label or any day of that week."""
-    if isinstance(week, date):
-        label = iso_week(_utc_day(week))
-    else:
-        match = _ISO_WEEK.fullmatch(week)
-        if not match or not 1 <= int(match.group(2)) <= 53:
-            raise S3KeyError(f"week {week!r} is not an ISO week label like 2025-W01")
-        label = week
-    return f"weekly/partner_id={_partner(partner_id)}/week={label}/"
-
-
-def report_key(prefix: str, report: str) -> str:
-    """The key of one report of a run: ``report=<report>/<report>.csv`` inserted right after the prefix's time
-    partition (``date=`` or ``week=``), e.g.
-    ``sessions/partner_id=1/date=2025-01-03/report=attendees/entry_id=1_room/session_id=cp1/attendees.csv``.
-
-    Athena reads every object below a table's location, so each report kind needs a folder of its own above the
-    per-session partitions (which a month-wide query can't name); the manifest stays at the prefix itself.
-    ``report`` is a short lowercase name like ``room_data``.
-    """
-    if not _REPORT_NAME.fullmatch(report):
-        raise S3KeyError(f"report name {report!r} must match {_REPORT_NAME.pattern}")
-    parts = _prefix(prefix).rstrip("/").split("/")
-    time_partition = next((i for i, part in enumerate(parts) if part.startswith(("date=", "week="))), None)
-    if time_partition is None:
-        raise S3KeyError("prefix must contain a date= or week= partition")
-    parts.insert(time_partition + 1, f"report={report}")
-    return "/".join(parts) + f"/{report}.csv"
-
-
-def manifest_key(prefix: str) -> str:
-    """``<prefix>manifest.json``."""
-    return f"{_prefix(prefix)}manifest.json"
-
-
-def _prefix(prefix: str) -> str:
-    if not prefix.endswith("/"):
-        raise S3KeyError("prefix must end with '/'")
-    check_object_key(prefix.rstrip("/"))
-    return prefix
-
-
-def _partner(partner_id: int) -> str:
-    if isinstance(partner_id, bool) or not isinstance(partner_id, int) or partner_id <= 0:
-        raise S3KeyError("partner_id must be a positive integer")
-    return str(partner_id)
-
-
-def _utc_day(day: date) -> date:
-    if isinstance(day, datetime):
-        if day.tzinfo is None:
-            raise S3KeyError("datetime must be timezone-aware")
-        return day.astimezone(UTC).date()
-    return day
-
-
-# ----------------------------------------------------------------------------------------------------- manifest
-
-MANIFEST_VERSION = 1
-REDACTED = "[redacted]"
-_SECRET_PARAM = re.compile(r"(^ks$|secret|token|password|passwd|signature|authorization|credential|privilege)", re.I)
-# A KS v2 is "v2|..." base64-encoded: it always starts with "djJ8" (docs/kaltura.md#ks-v2).
-_KS_V2_PREFIX = "djJ8"
-
-
-@dataclass(frozen=True, slots=True)
-class SourceCall:
-    """The Kaltura call that produced a file, e.g. ``SourceCall("report", "getCsvFromStringParams", {"id": 6000})``.
-
-    Parameters whose name looks secret (``ks``, ``*secret*``, ``*token*``, ...) or whose value is a KS are replaced
-    by ``[redacted]`` when serialized, so a manifest never carries credentials.
-    """
-
-    service: str
-    action: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        """The redacted, JSON-ready form."""
-        return {"service": self.service, "action": self.action, "params": redact_params(self.params)}
-
-
-def redact_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``params`` with secret-looking names or KS-looking values replaced by ``[redacted]``."""
-    redacted: dict[str, Any] = {}
-    for name, value in params.items():
-        if _SECRET_PARAM.search(str(name)) or (isinstance(value, str) and value.startswith(_KS_V2_PREFIX)):
-            redacted[str(name)] = REDACTED
-        elif isinstance(value, Mapping):
-            redacted[str(name)] = redact_params(value)
-        else:
-            redacted[str(name)] = value
-    return redacted
-
-
-@dataclass(frozen=True, slots=True)
-class ManifestFile:
-    """One output file of a run."""
-
-    report: str
-    key: str
-    rows: int
-    columns: tuple[str, ...]
-    bytes: int
-    sha256: str
-    source: SourceCall
-    content_type: str = CSV_CONTENT_TYPE
-
-    @classmethod
-    def from_result(cls, report: str, result: WriteResult, columns: Iterable[str], source: SourceCall) -> ManifestFile:
-        """The entry for a completed write."""
-        return cls(report, result.key, result.rows, tuple(columns), result.bytes, result.sha256, source)
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON-ready entry."""
-        return {
-            "report": self.report,
-            "key": self.key,
-            "rows": self.rows,
-            "columns": list(self.columns),
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "content_type": self.content_type,
-            "source": self.source.to_json(),
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Manifest:
-    """``manifest.json`` of one run (a session pull or a weekly report set).
-
-    ``kind`` is ``session`` or ``weekly``; ``window_start``/``window_end`` are the report time window
-    (timezone-aware); ``scope`` holds the ids the run is about (e.g. ``{"entry_id": ..., "session_id": ...}``).
-    """
-
-    partner_id: int
-    kind: str
-    window_start: datetime
-    window_end: datetime
-    files: tuple[ManifestFile, ...]
-    generated_at: datetime
-    scope: Mapping[str, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        for moment in (self.window_start, self.window_end, self.generated_at):
-            if moment.tzinfo is None:
-                raise ValueError("manifest datetimes must be timezone-aware")
-        if self.window_end < self.window_start:
-            raise ValueError("window_end is before window_start")
-        object.__setattr__(self, "files", tuple(self.files))
-
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document written to S3."""
-        return {
-            "manifest_version": MANIFEST_VERSION,
-            "partner_id": self.partner_id,
-            "kind": self.kind,
-            "scope": dict(self.scope),
-            "window": {
-                "start": _iso_utc(self.window_start),
-                "end": _iso_utc(self.window_end),
-                "start_unix": int(self.window_start.timestamp()),
-                "end_unix": int(self.window_end.timestamp()),
-            },
-            "generated_at": _iso_utc(self.generated_at),
-            "rows": sum(entry.rows for entry in self.files),
-            "bytes": sum(entry.bytes for entry in self.files),
-            "files": [entry.to_json() for entry in self.files],
-        }
-
-
-def write_manifest(store: ObjectStore, prefix: str, manifest: Manifest) -> WriteResult:
-    """Write ``<prefix>manifest.json`` (overwriting a previous run's). Write it last: it marks the run complete."""
-    body = json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8")
-    return store.put_bytes(manifest_key(prefix), body, content_type=JSON_CONTENT_TYPE)
-
-
-def _iso_utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
