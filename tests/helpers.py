@@ -2,7 +2,8 @@
 
 - :func:`load_handler` loads ``functions/<name>/app.py`` by path under a unique module name (every function's module
   is called ``app``; no ``sys.path`` games).
-- :class:`FakeLambdaContext` is enough of a Lambda context for Powertools decorators.
+- :class:`FakeLambdaContext` is enough of a Lambda context for Powertools decorators; :class:`SettableClock` is
+  the clock the domain's ``clock`` ports read in unit tests.
 - :func:`webhook_samples` is the events generator (``events/webhook/build_events.py``): fake partner, signing and
   API Gateway event builders, and the sample notifications with their expected events.
 - :func:`create_webhook_stack` creates the webhook's queue, dedupe table and partner secret in moto.
@@ -64,6 +65,19 @@ def load_module(path: Path, prefix: str) -> ModuleType:
 def load_handler(name: str) -> ModuleType:
     """Load ``functions/<name>/app.py`` as a new module (call again for a fresh module-level state)."""
     return load_module(REPO_ROOT / "functions" / name / "app.py", f"kauto_function_{name}")
+
+
+class SettableClock:
+    """Unix seconds that move only when a test says so: ``clock()`` reads, ``clock.advance(seconds)`` moves."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @dataclass

@@ -11,7 +11,7 @@ import pytest
 from kauto.automations import deps as deps_module
 from kauto.aws.ledger import DynamoLedger, LedgerUnavailableError
 from kauto.kaltura import ClientSettings
-from worker_support import PARTNER_ID, WorkerStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -24,21 +24,21 @@ def no_backoff_sleeps(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def stack() -> Iterator[WorkerStack]:
+def stack() -> Iterator[ProductStack]:
     with worker_stack(captions_config()) as stack:
         yield stack
 
 
-def caption_row(stack: WorkerStack, entry_id: str) -> dict[str, Any] | None:
+def caption_row(stack: ProductStack, entry_id: str) -> dict[str, Any] | None:
     return stack.ledger(f"caption#{PARTNER_ID}#{entry_id}", f"item#{stack.catalog_item_id}")
 
 
-def decisions(stack: WorkerStack, entry_id: str) -> list[dict[str, Any]]:
+def decisions(stack: ProductStack, entry_id: str) -> list[dict[str, Any]]:
     rows = stack.ledger_items(f"caption#{PARTNER_ID}#{entry_id}")
     return [row for (_, sk), row in rows.items() if sk.startswith("decision#")]
 
 
-def test_entry_ready_three_times_orders_one_reach_task(stack: WorkerStack) -> None:
+def test_entry_ready_three_times_orders_one_reach_task(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Lecture 1", duration=300)
 
     stack.entry_ready(entry.id, times=3)
@@ -54,7 +54,7 @@ def test_entry_ready_three_times_orders_one_reach_task(stack: WorkerStack) -> No
 
 
 @pytest.mark.usefixtures("atomic_moto_writes")
-def test_concurrent_deliveries_in_parallel_workers_order_one_task(stack: WorkerStack) -> None:
+def test_concurrent_deliveries_in_parallel_workers_order_one_task(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Lecture 2", duration=300)
     stack.entry_ready(entry.id, times=3)
     messages = [stack.poller.receive() for _ in range(3)]
@@ -115,7 +115,7 @@ def test_credit_exhausted_alerts_once_for_many_entries_and_the_records_succeed()
         assert all([d["outcome"] for d in decisions(stack, e.id)] == ["credit"] for e in entries)
 
 
-def test_entry_still_converting_retries_later_and_is_ordered_once_ready(stack: WorkerStack) -> None:
+def test_entry_still_converting_retries_later_and_is_ordered_once_ready(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Upload", duration=300, status=1, ready_in=600)
     # A stale (or premature) READY notification: the entry is still converting when the worker re-reads it.
     envelope = stack.sim.dispatcher.entry_ready_envelope(entry.id)
@@ -131,7 +131,7 @@ def test_entry_still_converting_retries_later_and_is_ordered_once_ready(stack: W
     assert len(stack.tasks()) == 1
 
 
-def test_worker_that_loses_the_add_response_does_not_order_again(stack: WorkerStack) -> None:
+def test_worker_that_loses_the_add_response_does_not_order_again(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Town hall", duration=300)
     # entryVendorTask.add runs in Kaltura, then every answer is lost (all of the client's attempts).
     lost = stack.sim.faults.http_error("reach_entryvendortask/add", status=503, when="after", count=4)
@@ -150,7 +150,7 @@ def test_worker_that_loses_the_add_response_does_not_order_again(stack: WorkerSt
 
 
 def test_worker_killed_between_add_and_recording_does_not_order_again(
-    stack: WorkerStack, monkeypatch: pytest.MonkeyPatch
+    stack: ProductStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Board meeting", duration=300)
     original_update = DynamoLedger.update
@@ -173,7 +173,7 @@ def test_worker_killed_between_add_and_recording_does_not_order_again(
     assert caption_row(stack, entry.id)["task_id"] == task.id  # type: ignore[index]
 
 
-def test_kaltura_outage_mid_batch_retries_only_the_failed_records(stack: WorkerStack) -> None:
+def test_kaltura_outage_mid_batch_retries_only_the_failed_records(stack: ProductStack) -> None:
     entries = [stack.sim.add_entry(PARTNER_ID, name=f"Course {n}", duration=300) for n in range(4)]
     for entry in entries:
         stack.entry_ready(entry.id)
@@ -190,7 +190,7 @@ def test_kaltura_outage_mid_batch_retries_only_the_failed_records(stack: WorkerS
     assert stack.adds() == 4
 
 
-def test_poison_message_reaches_the_dead_letter_queue_and_the_batch_is_unaffected(stack: WorkerStack) -> None:
+def test_poison_message_reaches_the_dead_letter_queue_and_the_batch_is_unaffected(stack: ProductStack) -> None:
     entries = [stack.sim.add_entry(PARTNER_ID, name=f"Clip {n}", duration=300) for n in range(2)]
     stack.send_raw('{"kind": "entry_ready", "truncated')
     for entry in entries:

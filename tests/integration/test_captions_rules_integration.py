@@ -12,7 +12,7 @@ from kauto.automations import deps as deps_module
 from kauto.kaltura import ClientSettings
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 from kauto_local.simulator.entries import add_caption_asset
-from worker_support import PARTNER_ID, WorkerStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -57,17 +57,17 @@ def fresh_aws(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def stack() -> Iterator[WorkerStack]:
+def stack() -> Iterator[ProductStack]:
     with worker_stack(RULES) as stack:
         yield stack
 
 
-def decisions(stack: WorkerStack, entry_id: str) -> list[dict[str, Any]]:
+def decisions(stack: ProductStack, entry_id: str) -> list[dict[str, Any]]:
     rows = stack.ledger_items(f"caption#{PARTNER_ID}#{entry_id}")
     return [row for (_, sk), row in rows.items() if sk.startswith("decision#")]
 
 
-def test_each_rule_skips_only_the_entry_that_breaks_it(stack: WorkerStack) -> None:
+def test_each_rule_skips_only_the_entry_that_breaks_it(stack: ProductStack) -> None:
     qualifying = stack.sim.add_entry(PARTNER_ID, name="qualifying", **QUALIFYING)
     breaking = {
         name: (stack.sim.add_entry(PARTNER_ID, name=name, **{**QUALIFYING, **changes}), reason)
@@ -88,7 +88,7 @@ def test_each_rule_skips_only_the_entry_that_breaks_it(stack: WorkerStack) -> No
 
 @pytest.mark.parametrize(("language", "ordered"), [("English", False), ("Spanish", True)])
 def test_an_existing_caption_skips_only_in_the_wanted_language(
-    stack: WorkerStack, language: str, ordered: bool
+    stack: ProductStack, language: str, ordered: bool
 ) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="captioned", **QUALIFYING)
     add_caption_asset(
@@ -104,7 +104,7 @@ def test_an_existing_caption_skips_only_in_the_wanted_language(
     assert decision["reason"] == (None if ordered else "caption_exists")
 
 
-def test_a_temporary_replacement_entry_is_never_captioned(stack: WorkerStack) -> None:
+def test_a_temporary_replacement_entry_is_never_captioned(stack: ProductStack) -> None:
     original = stack.sim.add_entry(PARTNER_ID, name="original", **QUALIFYING)
     replacement = stack.sim.add_entry(PARTNER_ID, name="replacement", replaced_entry_id=original.id, **QUALIFYING)
     # Through the webhook (which already refuses it as an entry-ready event, docs/kaltura.md#recognising-events) ...
@@ -137,7 +137,7 @@ def test_a_temporary_replacement_entry_is_never_captioned(stack: WorkerStack) ->
     assert (decision["outcome"], decision["reason"]) == ("skipped", "replacement_entry")
 
 
-def test_a_repeated_ready_of_the_same_content_is_decided_once(stack: WorkerStack) -> None:
+def test_a_repeated_ready_of_the_same_content_is_decided_once(stack: ProductStack) -> None:
     skipped = stack.sim.add_entry(PARTNER_ID, name="short", **{**QUALIFYING, "duration": 30})
     ordered = stack.sim.add_entry(PARTNER_ID, name="lecture", **QUALIFYING)
     stack.entry_ready(skipped.id, times=2)
@@ -157,7 +157,7 @@ def test_a_repeated_ready_of_the_same_content_is_decided_once(stack: WorkerStack
     assert api_calls == [("baseentry", "get"), ("baseentry", "get")]
 
 
-def test_a_new_version_of_ordered_content_is_not_ordered_again(stack: WorkerStack) -> None:
+def test_a_new_version_of_ordered_content_is_not_ordered_again(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="lecture", **QUALIFYING)
     stack.entry_ready(entry.id)
     stack.poller.drain()

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from kauto.aws.s3_writer import report_key
 from kauto_local.simulator import Attendee
-from room_stack import PARTNER_ID, AutomationStack, automation_stack
+from product_stack import PARTNER_ID, ProductStack, product_stack
 
 pytestmark = pytest.mark.integration
 
@@ -44,13 +44,13 @@ ATTENDEES = [
 
 
 @pytest.fixture
-def stack(moto_aws: str) -> Iterator[AutomationStack]:
+def stack(moto_aws: str) -> Iterator[ProductStack]:
     # moto keeps its state per process: moto_aws resets it, so every test gets a fresh stack.
-    with automation_stack(CONFIG) as running:
+    with product_stack(CONFIG) as running:
         yield running
 
 
-def add_session(stack: AutomationStack, **changes: Any) -> Any:
+def add_session(stack: ProductStack, **changes: Any) -> Any:
     now = int(time.time())
     values: dict[str, Any] = {
         "room_name": "-Quarterly review",
@@ -76,7 +76,7 @@ def rows(body: bytes) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
 
 
-def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_once(stack: AutomationStack) -> None:
+def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_once(stack: ProductStack) -> None:
     session = add_session(stack)
     # Noise in the same window: another room's session must not leak into this session's files.
     add_session(stack, room_name="Other room", attendees=3)
@@ -140,7 +140,7 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
     assert "example.com" not in alert_text and "Mallory" not in alert_text
 
 
-def test_redeliveries_and_a_later_sweep_pull_nothing_and_alert_nothing_again(stack: AutomationStack) -> None:
+def test_redeliveries_and_a_later_sweep_pull_nothing_and_alert_nothing_again(stack: ProductStack) -> None:
     session = add_session(stack)
     envelope = stack.sim.dispatcher.session_ended_envelope(session.cue_point_id)
     stack.deliver(envelope)
@@ -165,7 +165,7 @@ def test_redeliveries_and_a_later_sweep_pull_nothing_and_alert_nothing_again(sta
     assert stack.objects(prefix) == before
 
 
-def test_a_meeting_recording_becoming_ready_pulls_the_session_it_recorded(stack: AutomationStack) -> None:
+def test_a_meeting_recording_becoming_ready_pulls_the_session_it_recorded(stack: ProductStack) -> None:
     session = add_session(stack)
     duration = session.end - session.start - 20
     recording = stack.sim.add_entry(
@@ -188,7 +188,7 @@ def test_a_meeting_recording_becoming_ready_pulls_the_session_it_recorded(stack:
 
 
 def test_a_kaltura_outage_mid_stream_fails_the_record_and_the_retry_completes_the_same_keys(
-    stack: AutomationStack,
+    stack: ProductStack,
 ) -> None:
     session = add_session(stack)
     stack.sim.faults.truncated_body("report/getCsvFromStringParams", after_bytes=60, count=1)

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from kauto_local.simulator import TaskBehaviour
-from room_stack import PARTNER_ID, AutomationStack, automation_stack
+from product_stack import PARTNER_ID, ProductStack, product_stack
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +32,7 @@ def config(**sweep: Any) -> dict[str, Any]:
     }
 
 
-def prepare(stack: AutomationStack, behaviour: TaskBehaviour | None = None) -> None:
+def prepare(stack: ProductStack, behaviour: TaskBehaviour | None = None) -> None:
     stack.sim.add_catalog_item(
         PARTNER_ID,
         item_id=CATALOG_ITEM_ID,
@@ -42,24 +42,24 @@ def prepare(stack: AutomationStack, behaviour: TaskBehaviour | None = None) -> N
 
 
 @pytest.fixture
-def stack(moto_aws: str) -> Iterator[AutomationStack]:
+def stack(moto_aws: str) -> Iterator[ProductStack]:
     # moto keeps its state per process: moto_aws resets it, so every test gets a fresh stack.
-    with automation_stack(config(), simulator_lag_seconds=LAG) as running:
+    with product_stack(config(), simulator_lag_seconds=LAG) as running:
         prepare(running)
         yield running
 
 
-def add_session(stack: AutomationStack) -> Any:
+def add_session(stack: ProductStack) -> Any:
     now = int(time.time())
     return stack.sim.add_room_session(PARTNER_ID, start=now - 3000, end=now - 600, attendees=4, announce=False)
 
 
-def report_pulls(stack: AutomationStack) -> list[str]:
+def report_pulls(stack: ProductStack) -> list[str]:
     return [str(call.params.get("id")) for call in stack.sim.calls_to("report", "getCsvFromStringParams")]
 
 
 def test_the_sweep_finds_what_no_webhook_reported_and_the_worker_acts_on_it(moto_aws: str) -> None:
-    with automation_stack(config(), simulator_lag_seconds=LAG) as stack:
+    with product_stack(config(), simulator_lag_seconds=LAG) as stack:
         prepare(stack, TaskBehaviour(result="error", err_description="no audio", pending_seconds=60))
         entry = stack.sim.add_entry(PARTNER_ID, name="Lecture 1", duration=300)
         session = add_session(stack)
@@ -97,7 +97,7 @@ def test_the_sweep_finds_what_no_webhook_reported_and_the_worker_acts_on_it(moto
         assert len(stack.sim.calls_to("reach_entryvendortask", "add")) == 1
 
 
-def test_a_sweep_after_webhooks_acts_on_nothing_twice(stack: AutomationStack) -> None:
+def test_a_sweep_after_webhooks_acts_on_nothing_twice(stack: ProductStack) -> None:
     entry = stack.sim.add_entry(PARTNER_ID, name="Lecture 2", duration=300)
     session = add_session(stack)
     stack.deliver(stack.sim.dispatcher.entry_ready_envelope(entry.id))
@@ -131,7 +131,7 @@ def test_a_sweep_after_webhooks_acts_on_nothing_twice(stack: AutomationStack) ->
 
 
 def test_watermarks_advance_overlap_and_a_bounded_run_resumes(moto_aws: str) -> None:
-    with automation_stack(config(max_slice_results=2), simulator_lag_seconds=LAG) as stack:
+    with product_stack(config(max_slice_results=2), simulator_lag_seconds=LAG) as stack:
         prepare(stack)
         entries = []
         for index in range(5):

@@ -9,7 +9,7 @@ import pytest
 from kauto.automations import deps as deps_module
 from kauto.kaltura import ClientSettings
 from kauto_local.simulator import TaskBehaviour
-from worker_support import PARTNER_ID, WorkerStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -23,12 +23,12 @@ def fresh_aws(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def stack() -> Iterator[WorkerStack]:
+def stack() -> Iterator[ProductStack]:
     with worker_stack(captions_config()) as stack:
         yield stack
 
 
-def order(stack: WorkerStack, name: str = "Lecture", behaviour: TaskBehaviour | None = None) -> tuple[str, int]:
+def order(stack: ProductStack, name: str = "Lecture", behaviour: TaskBehaviour | None = None) -> tuple[str, int]:
     entry = stack.sim.add_entry(PARTNER_ID, name=name, duration=300)
     if behaviour is not None:
         stack.sim.set_task_behaviour(entry.id, behaviour)
@@ -38,13 +38,13 @@ def order(stack: WorkerStack, name: str = "Lecture", behaviour: TaskBehaviour | 
     return entry.id, task.id
 
 
-def task_row(stack: WorkerStack, task_id: int) -> dict[str, Any]:
+def task_row(stack: ProductStack, task_id: int) -> dict[str, Any]:
     row = stack.ledger(f"task#{PARTNER_ID}#{task_id}", "task")
     assert row is not None
     return row
 
 
-def test_ready_records_the_caption_asset_and_closes_the_order(stack: WorkerStack) -> None:
+def test_ready_records_the_caption_asset_and_closes_the_order(stack: ProductStack) -> None:
     entry_id, task_id = order(stack)
     stack.sim.clock.advance(PENDING_SECONDS + PROCESSING_SECONDS)
 
@@ -59,7 +59,7 @@ def test_ready_records_the_caption_asset_and_closes_the_order(stack: WorkerStack
     assert (order_row["state"], order_row["caption_asset_id"], order_row["task_id"]) == ("done", caption.id, task_id)
 
 
-def test_out_of_order_statuses_never_leave_the_final_status(stack: WorkerStack) -> None:
+def test_out_of_order_statuses_never_leave_the_final_status(stack: ProductStack) -> None:
     _, task_id = order(stack)
     envelopes = [stack.sim.dispatcher.vendor_task_envelope(task_id)]  # PENDING
     stack.sim.clock.advance(PENDING_SECONDS)
@@ -79,7 +79,7 @@ def test_out_of_order_statuses_never_leave_the_final_status(stack: WorkerStack) 
     assert row["updated_at"] == envelopes[-1]["object"]["updatedAt"]
 
 
-def test_error_task_alerts_once_with_what_a_person_needs_and_no_personal_data(stack: WorkerStack) -> None:
+def test_error_task_alerts_once_with_what_a_person_needs_and_no_personal_data(stack: ProductStack) -> None:
     behaviour = TaskBehaviour(result="error", err_description="Audio track missing")
     entry_id, task_id = order(stack, name="Onboarding for new.hire@example.com", behaviour=behaviour)
     stack.sim.clock.advance(PENDING_SECONDS + PROCESSING_SECONDS)
@@ -103,7 +103,7 @@ def test_error_task_alerts_once_with_what_a_person_needs_and_no_personal_data(st
     assert task_row(stack, task_id)["state"] == "error"
 
 
-def test_the_whole_chain_from_upload_to_caption_through_subscribed_webhooks(stack: WorkerStack) -> None:
+def test_the_whole_chain_from_upload_to_caption_through_subscribed_webhooks(stack: ProductStack) -> None:
     stack.sim.subscribe(stack.webhook_url, hash_algorithm="sha256")
     entry = stack.sim.add_entry(PARTNER_ID, name="Keynote", duration=900, status=1, ready_in=120)
 

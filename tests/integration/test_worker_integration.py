@@ -12,7 +12,7 @@ from kauto.automations import deps as deps_module
 from kauto.kaltura import ClientSettings
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 from kauto_local.poller import SqsPoller
-from worker_support import PARTNER_ID, WorkerStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -42,12 +42,12 @@ def fresh_aws(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def stack() -> Iterator[WorkerStack]:
+def stack() -> Iterator[ProductStack]:
     with worker_stack(captions_config()) as stack:
         yield stack
 
 
-def test_events_no_automation_handles_are_consumed(stack: WorkerStack) -> None:
+def test_events_no_automation_handles_are_consumed(stack: ProductStack) -> None:
     stack.send_raw(OTHER_EVENT.to_json())
 
     report = stack.poller.drain()
@@ -57,7 +57,7 @@ def test_events_no_automation_handles_are_consumed(stack: WorkerStack) -> None:
     assert stack.dead_letters() == []
 
 
-def test_a_partner_missing_from_the_secret_is_parked_in_the_dead_letter_queue(stack: WorkerStack) -> None:
+def test_a_partner_missing_from_the_secret_is_parked_in_the_dead_letter_queue(stack: ProductStack) -> None:
     # A configuration error: retrying cannot help until an operator adds the partner, so the message waits in the
     # dead-letter queue (whose alarm fires) instead of being dropped; the partner's other events are unaffected.
     entry = stack.sim.add_entry(PARTNER_ID, name="Lecture", duration=300)
@@ -73,7 +73,7 @@ def test_a_partner_missing_from_the_secret_is_parked_in_the_dead_letter_queue(st
     assert [task.entry_id for task in stack.tasks()] == [entry.id]
 
 
-def test_drain_is_bounded_and_says_when_work_is_left(stack: WorkerStack) -> None:
+def test_drain_is_bounded_and_says_when_work_is_left(stack: ProductStack) -> None:
     for _ in range(3):
         stack.send_raw("not an event")
 
@@ -84,7 +84,7 @@ def test_drain_is_bounded_and_says_when_work_is_left(stack: WorkerStack) -> None
     assert stack.events_left() == 3
 
 
-def test_without_a_short_retry_visibility_failed_records_wait_for_the_queue_timeout(stack: WorkerStack) -> None:
+def test_without_a_short_retry_visibility_failed_records_wait_for_the_queue_timeout(stack: ProductStack) -> None:
     honest = SqsPoller.for_function(stack.aws, stack.runtime, "WorkerFunction")
     stack.send_raw("not an event")
 

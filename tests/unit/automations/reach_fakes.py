@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers import SettableClock
 from kauto.automation_config import build_automation_config
 from kauto.automations.deps import AutomationDeps
 from kauto.kaltura import CaptionAsset, CatalogItem, Entry, VendorTask
@@ -22,17 +23,11 @@ NOW = 1_767_254_400  # 2026-01-01T08:00:00Z, a Thursday
 ITEM_ID = 445566
 
 
-class FakeClock:
-    """Unix seconds that only move when a test says so."""
+class FakeClock(SettableClock):
+    """Starts at ``NOW``."""
 
     def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(now)
 
 
 def api_error(code: str) -> Exception:

@@ -6,23 +6,18 @@ from collections import Counter
 from typing import Any
 
 from botocore.exceptions import ClientError
+from helpers import SettableClock
 
 REGION = "us-east-1"
 BUCKET = "kauto-reports-test"
 LEDGER_TABLE = "kauto-ledger-test"
 
 
-class FakeClock:
+class FakeClock(SettableClock):
     """A settable clock (unix seconds) for TTLs and alert periods; no sleeping in tests."""
 
     def __init__(self, now: float = 1_735_900_000.0) -> None:  # 2025-01-03T10:26:40Z
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(now)
 
 
 class ClientSpy:

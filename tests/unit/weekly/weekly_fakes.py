@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from helpers import SettableClock
 from kauto.automation_config import build_automation_config
 from kauto.kaltura import (
     KalturaResultLimitError,
@@ -55,17 +56,11 @@ ROOM_HEADER = (
 )
 
 
-class FakeClock:
-    """Unix seconds that move only when told to."""
+class FakeClock(SettableClock):
+    """Starts at ``NOW``, the Monday after the week."""
 
     def __init__(self, now: float = NOW) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+        super().__init__(now)
 
 
 def instants(count: int, start: int = WEEK_START, end: int = WEEK_END) -> list[int]:
