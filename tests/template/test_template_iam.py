@@ -205,6 +205,8 @@ WORKER_S3_PERMISSIONS = {
     ("s3:DeleteObject", CHECKPOINTS),
     ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["ReportsBucket", "Arn"]})),
 }
+AUDIT_TRAIL_PERMISSION = ("s3:PutObject", json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/audit/*"}))
+"""Every automation appends its decisions to the audit trail: PutObject under audit/ only."""
 
 
 def granted_permissions(translated: Template, function_id: str) -> tuple[set[tuple[str, str]], list[dict[str, Any]]]:
@@ -226,7 +228,7 @@ def test_worker_permissions_are_exactly_what_its_automations_use(translated: Tem
     granted, conditional = granted_permissions(translated, "WorkerFunction")
     _, role = role_of(translated, "WorkerFunction")
 
-    assert granted == AUTOMATION_PERMISSIONS | WORKER_S3_PERMISSIONS
+    assert granted == AUTOMATION_PERMISSIONS | WORKER_S3_PERMISSIONS | {AUDIT_TRAIL_PERMISSION}
     # Listing the bucket is limited to the checkpoint prefix the writer cleans up.
     assert [s["Condition"] for s in conditional] == [{"StringLike": {"s3:prefix": "_checkpoints/*"}}]
     # SAM adds the SQS poller policy for the event source (receive/delete/attributes, what Lambda's poller needs).
@@ -239,7 +241,7 @@ def test_sweep_permissions_are_exactly_what_it_uses_and_no_report_access(transla
     granted, conditional = granted_permissions(translated, "SweepFunction")
     _, role = role_of(translated, "SweepFunction")
 
-    assert granted == AUTOMATION_PERMISSIONS
+    assert granted == AUTOMATION_PERMISSIONS | {AUDIT_TRAIL_PERMISSION}
     assert conditional == []
     assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES
 
