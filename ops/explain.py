@@ -176,6 +176,13 @@ def explain_entry(context: Context, entry_id: str, _room: str | None = None) -> 
     if decisions:
         latest = decisions[-1]
         explanation.next_steps += _decision_steps(latest, replay)
+    elif not orders and not failures and any(fact.get("kind") == "delivery_failed" for fact in explanation.facts):
+        explanation.next_steps.append(
+            "Nothing was decided: every delivery failed (above, with the error). Once retries are used up the "
+            "notification waits in the events dead-letter queue: "
+            + context.command("failures").replace(f" --partner {context.partner}", "")
+            + " lists it with the command that replays it; fix the cause first (a Kaltura outage passes by itself)."
+        )
     elif not orders and not failures:
         explanation.next_steps.append(
             "Nothing was decided: no entry-ready notification for it reached the worker (is the partner's HTTP "
@@ -384,6 +391,12 @@ def describe(fact: Fact, bucket: str) -> str:
         return (
             f"worker took up notification {fact['subject_id']}: {fact.get('state')} ({job}{reason} body), "
             f"delivery {attempt}{redelivery}"
+        )
+    if kind == "delivery_failed":
+        code = f" ({fact['code']})" if fact.get("code") else ""
+        return (
+            f"delivery {fact.get('attempt') or '?'} of notification {fact['subject_id']} FAILED: {reason}{code}; "
+            "the queue retries it, then moves it to the dead-letter queue"
         )
     if kind == "caption_decision":
         ids = _ids(fact, "catalog_item_id", "task_id")

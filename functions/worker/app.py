@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from kauto.automations.audit import notification_fact
+from kauto.automations.audit import delivery_failed_fact, notification_fact
 from kauto.automations.deps import AutomationDeps, build_deps
 from kauto.automations.router import handle_event
 from kauto.automations.telemetry import count, logger
@@ -41,6 +41,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItem
 def handle_record(record: SQSRecord, deps: AutomationDeps) -> str:
     """Parse one message into a :class:`KalturaEvent` and route it; raises to fail (and retry) the record."""
     logger.thread_safe_append_keys(message_id=record.message_id)
+    automation_event: KalturaEvent | None = None
     try:
         automation_event = KalturaEvent.from_json(record.body)
         logger.thread_safe_append_keys(
@@ -59,6 +60,8 @@ def handle_record(record: SQSRecord, deps: AutomationDeps) -> str:
             extra={"error": type(error).__name__, "code": getattr(error, "code", None)},
         )
         count("RecordFailed", error=type(error).__name__)
+        if automation_event is not None:
+            deps.audit.record(delivery_failed_fact(automation_event, attempt=_attempt(record), error=error))
         raise
     finally:
         logger.thread_safe_remove_keys(list(_RECORD_KEYS))

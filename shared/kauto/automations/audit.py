@@ -84,6 +84,28 @@ def notification_fact(event: KalturaEvent, *, attempt: int | None) -> AuditFact:
     )
 
 
+def delivery_failed_fact(event: KalturaEvent, *, attempt: int | None, error: BaseException) -> AuditFact:
+    """``delivery_failed``: handling ``event`` raised, so the queue retries it (then dead-letters it): the error type
+    and its code (a Kaltura error code, or the AWS dependency), never its message."""
+    code = getattr(error, "code", None) or getattr(error, "operation", None)
+    return AuditFact(
+        event.partner_id,
+        "delivery_failed",
+        "notification",
+        event.dedupe_key,
+        (event.dedupe_key, attempt),
+        {
+            "entry_id": event.entry_id,
+            "task_id": _int(event.object_id) if event.kind is EventKind.VENDOR_TASK_STATUS else None,
+            "session_id": event.object_id if event.kind is EventKind.SESSION_ENDED else None,
+            "state": event.kind.value,
+            "reason": type(error).__name__,
+            "code": code if isinstance(code, str) else None,
+            "attempt": attempt,
+        },
+    )
+
+
 def ledger_facts(pk: str, sk: str, item: Item) -> Iterator[AuditFact]:
     """The facts one ledger write states (see the module docstring)."""
     kind, _, rest = pk.partition("#")

@@ -106,7 +106,7 @@ class AuditFact:
         """The JSON line (every column, in order)."""
         values: dict[str, Any] = {
             "fact_id": self.fact_id,
-            "at": datetime.fromtimestamp(at, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "at": datetime.fromtimestamp(at, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "invocation": invocation,
             "kind": self.kind,
             "subject_type": self.subject_type,
