@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from kauto.aws.clients import dynamodb_client, s3_client, sqs_client
-from kauto.aws.ledger import DynamoLedger
+from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto_ops.dlq import DeadLetter, replay_dead_letters
 from kauto_ops.stack_options import DEFAULT_STACK, Stack, add_stack_option, positive_int
 from kauto_ops.trail import days_back, partners_in_trail, read_facts
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-def permanent_failures(ledger: DynamoLedger, partner: int, since: float, suffix: str) -> list[Group]:
+def permanent_failures(ledger: Ledger, partner: int, since: float, suffix: str) -> list[Group]:
     """The partner's ``failure#`` rows since ``since``, grouped by event kind and error code."""
     grouped: dict[tuple[str, str], Group] = {}
     for row in ledger.query(f"failure#{partner}"):
