@@ -4,7 +4,9 @@ The template is translated with the SAM translator and created in moto's CloudFo
 policies), tables, bucket, topic, roles and the functions with their resolved environments exist exactly as deployed.
 The local runner reads each function's handler and environment and each SQS event source mapping back from moto and
 runs the real handler code in this process with that environment. moto does not create the HTTP API or schedules: the
-local HTTP endpoint and the on-demand schedule trigger stand in for them.
+local HTTP endpoint and the on-demand schedule trigger stand in for them. Its CloudFormation also skips the functions'
+EventInvokeConfig and the CloudWatch alarms: they are created here through the Lambda and CloudWatch APIs from the
+translated template, as CloudFormation would, for the local asynchronous invoke and alarm evaluation to read back.
 """
 
 from __future__ import annotations
