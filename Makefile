@@ -14,7 +14,8 @@ export AWS_DEFAULT_REGION ?= us-east-1
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
-	@echo "make test            lint, type check, template checks and the whole test suite"
+	@echo "make test            lint, type check, template checks, checkov and the whole test suite"
+	@echo "make checkov         scan template.yaml with checkov (skips and reasons: .checkov.yaml)"
 	@echo "make bench           run the benchmarks and print their figures"
 	@echo "make clean           remove virtualenvs and caches"
 

@@ -1,5 +1,5 @@
-"""Lambda's asynchronous invoke, locally: what happens when EventBridge Scheduler (or anything invoking with
-``InvocationType=Event``) invokes a function.
+"""Lambda's asynchronous invoke, locally (docs/architecture.md#async-invocations): what happens when EventBridge
+Scheduler (or anything invoking with ``InvocationType=Event``) invokes a function.
 
 Lambda queues the event and runs the function; on a function error it retries (one minute before the second attempt,
 two minutes before the third) up to the function's ``MaximumRetryAttempts``, unless the event got older than

@@ -1,4 +1,5 @@
-"""Re-run asynchronous invocations that failed every attempt, from the records in their on-failure queue.
+"""Re-run asynchronous invocations that failed every attempt, from their on-failure queue
+(docs/architecture.md#async-invocations).
 
 When a scheduled function (the sweep, the weekly scheduler) raises on every attempt, Lambda sends an invocation record
 to the function's on-failure queue: the ``requestPayload`` it was invoked with, the error, how often it tried. The

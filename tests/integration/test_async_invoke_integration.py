@@ -7,6 +7,7 @@ The retries, maximum event age and destination come from the template's EventInv
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -21,7 +22,9 @@ from kauto_local.poller import queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.serve import schedules_from_template
 from kauto_local.stack import STACK_NAME, LocalAwsStack, load_template
+from kauto_ops.backfill import main
 from kauto_ops.failed_invocations import replay_failed_invocations
+from kauto_ops.stack import OpsError
 
 pytestmark = pytest.mark.integration
 
@@ -182,3 +185,50 @@ def test_the_sweep_and_the_weekly_scheduler_read_their_invoke_config_from_the_st
     assert queue_depth(sqs, weekly.on_failure_queue_url) == 0
     # Not invoked asynchronously: Lambda's defaults, no destination.
     assert (webhook.maximum_retry_attempts, webhook.on_failure_queue_url) == (2, None)
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        ("not json", "not a Lambda invocation record"),
+        (
+            json.dumps(
+                {
+                    "requestContext": {"functionArn": "arn:aws:lambda:us-east-1:1:function:other:$LATEST"},
+                    "requestPayload": {},
+                }
+            ),
+            "not arn:",
+        ),
+    ],
+    ids=["not-a-record", "another-function"],
+)
+def test_replay_refuses_what_is_not_a_record_of_the_function_and_leaves_it(
+    aws: LocalAwsStack, body: str, problem: str
+) -> None:
+    sqs = aws.client("sqs")
+    url = aws.outputs["WeeklySchedulerFailedInvocationsQueueUrl"]
+    scheduler = aws.functions["WeeklySchedulerFunction"]
+    lambda_client = LocalLambdaClient(aws, LocalAsyncInvoker(aws, LocalLambdaRuntime(aws.functions)))
+    sqs.send_message(QueueUrl=url, MessageBody=body)
+
+    with pytest.raises(OpsError, match=problem):
+        replay_failed_invocations(sqs, lambda_client, queue_url=url, function_name=scheduler.arn, wait_seconds=0)
+
+    assert lambda_client.invocations == []
+    assert queue_depth(sqs, url) == 1  # left in the queue
+
+
+def test_backfill_cli_offers_the_replay_and_finds_the_queue_in_the_stack(aws: LocalAwsStack) -> None:
+    out, err = io.StringIO(), io.StringIO()
+
+    status = main(
+        ["replay-failed-invocations", "--function", "weekly-scheduler", "--stack", STACK_NAME, "--dry-run"],
+        out=out,
+        err=err,
+    )
+
+    assert (status, err.getvalue()) == (0, "")
+    assert out.getvalue().endswith(
+        f"would re-run 0 invocation(s) of {aws.functions['WeeklySchedulerFunction'].physical_name}\n"
+    )
