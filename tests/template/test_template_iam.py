@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import translate
+from conftest import effective_function_properties, translate
 
 Template = dict[str, Any]
 
@@ -428,9 +428,16 @@ def test_alerts_key_lets_the_account_and_cloudwatch_alarms_use_it_and_nobody_els
         "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
     }
     assert statements["CloudWatchAlarmsPublish"]["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
-    assert statements["CloudWatchAlarmsPublish"]["Condition"] == {
-        "StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
-    }
+    assert sorted(statements["CloudWatchAlarmsPublish"]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey"]
+    # No topic policy of our own: SNS's default admits this account only, so no other account's alarm can publish.
+    assert not [r for r in template["Resources"].values() if r["Type"] == "AWS::SNS::TopicPolicy"]
+
+
+def test_functions_may_write_traces_exactly_when_tracing_is_active(template: Template, translated: Template) -> None:
+    for function_id in lambda_function_ids(translated):
+        granted, _ = granted_permissions(translated, function_id)
+        traced = effective_function_properties(template, function_id).get("Tracing") == "Active"
+        assert (("xray:PutTraceSegments", json.dumps("*")) in granted) == traced, function_id
 
 
 def test_every_function_that_publishes_alerts_may_use_the_alerts_key(translated: Template) -> None:
