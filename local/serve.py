@@ -12,7 +12,7 @@ Besides the template's routes the local endpoint answers a few ``/_local/`` rout
 - ``POST /_local/schedules/<name>``: invoke a schedule's function with the schedule's input, as EventBridge Scheduler
   would (``sweep``, ``weekly-reports``): asynchronously, with Lambda's retries and on-failure queue
   (:mod:`~kauto_local.async_invoke`); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
-- ``POST /_local/alarms/evaluate``: evaluate the queue-depth alarms once, as CloudWatch would, notifying the alerts
+- ``POST /_local/alarms/evaluate``: evaluate the alarms once, as CloudWatch would, notifying the alerts
   topic of each change (:mod:`~kauto_local.alarms`);
 - ``POST /_local/simulator/advance?seconds=N``: move the Kaltura simulator's clock (simulator mode only): entries
   become ready, REACH tasks progress, room sessions end, and the simulator notifies the webhook.
@@ -48,7 +48,7 @@ from urllib.parse import parse_qs, urlsplit
 from kauto.automation_config import build_automation_config, deep_merge
 from kauto.config import parse_partner_secrets
 from kauto.errors import ConfigError
-from kauto_local.alarms import evaluate_queue_alarms
+from kauto_local.alarms import evaluate_alarms
 from kauto_local.async_invoke import AsyncInvocation, LocalAsyncInvoker
 from kauto_local.http_api import LocalHttpApi, routes_from_template
 from kauto_local.poller import DrainReport, SqsPoller, queue_depth
@@ -347,7 +347,7 @@ def local_product(
                 endpoint.add_control_route("GET", "status", lambda *_: product.status())
                 endpoint.add_control_route("POST", r"schedules/(?P<name>[\w-]+)", product._control_schedule)
                 endpoint.add_control_route(
-                    "POST", "alarms/evaluate", lambda *_: {"changed": evaluate_queue_alarms(product.aws)}
+                    "POST", "alarms/evaluate", lambda *_: {"changed": evaluate_alarms(product.aws)}
                 )
                 endpoint.start()
                 try:

@@ -25,6 +25,7 @@ from typing import Any
 
 import boto3
 from cfnlint.decode import cfn_yaml
+from kauto_local.alarms import evaluate_alarms
 from moto.server import ThreadedMotoServer
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -215,7 +216,7 @@ class LocalAwsStack:
 
     def _create_alarms(self, translated: Mapping[str, Any], resolver: _Resolver) -> None:
         # moto's CloudFormation skips AWS::CloudWatch::Alarm too. Alarms on resources moto does not create (the HTTP
-        # API) cannot be resolved and are left out; kauto_local.alarms evaluates the queue-depth ones.
+        # API) cannot be resolved and are left out; kauto_local.alarms evaluates them.
         cloudwatch = self.client("cloudwatch")
         for logical_id, resource in translated["Resources"].items():
             if resource["Type"] != "AWS::CloudWatch::Alarm":
@@ -231,6 +232,8 @@ class LocalAwsStack:
                 AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation"
             )
             self.alarms[logical_id] = name
+        # CloudWatch evaluates a new alarm within a minute; here right away (before anyone observes the topic).
+        evaluate_alarms(self)
 
     def _enable_ttl(self, template: Mapping[str, Any], physical_ids: Mapping[str, str]) -> None:
         # moto's CloudFormation ignores TimeToLiveSpecification; apply it so the tables match the template.
