@@ -8,7 +8,8 @@ replay invokes the function again, asynchronously as the schedule did, with that
 arrives in the same queue (and its alarm fires again). Both functions are idempotent: runs are claimed per (partner,
 week) and the sweep repeats nothing it already did, so a record replayed twice is harmless.
 
-A dry run lists the records and makes them visible again at once.
+A dry run lists the records and makes them visible again at once. Records written after the replay started (a re-run
+that failed again) are left for the next replay, so a replay always ends.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -44,6 +46,8 @@ class FailedInvocation:
     attempts: int
     error_type: str
     payload: Any
+    written: datetime | None = None
+    """When Lambda wrote the record (its ``timestamp``)."""
 
 
 @dataclass(slots=True)
@@ -72,6 +76,7 @@ def parse_record(body: str) -> tuple[FailedInvocation, str]:
             attempts=int(context.get("approximateInvokeCount", 0)),
             error_type=str(response.get("errorType", "")),
             payload=payload,
+            written=_timestamp(record.get("timestamp")),
         ),
         function_arn,
     )
@@ -86,58 +91,72 @@ def replay_failed_invocations(
     max_records: int | None = None,
     dry_run: bool = False,
     wait_seconds: int = RECEIVE_WAIT_SECONDS,
+    now: datetime | None = None,
 ) -> FailedInvocationReplay:
     """Re-invoke ``function_name`` (asynchronously) with the payload of up to ``max_records`` records (all when
-    ``None``) of ``queue_url``; records of another function are refused (:class:`OpsError`), not replayed."""
+    ``None``) of ``queue_url``.
+
+    Records written after the replay started (``now``), such as those of re-runs that failed again, are left for the
+    next replay. Records of another function and bodies that are no record are refused (:class:`OpsError`) and left
+    in the queue; every record received and not replayed is made visible again before returning.
+    """
+    started = now or datetime.now(UTC)
     result = FailedInvocationReplay(dry_run)
     seen: set[str] = set()
-    listed: list[str] = []
-    while max_records is None or len(result.records) < max_records:
-        wanted = SQS_BATCH if max_records is None else min(SQS_BATCH, max_records - len(result.records))
-        messages = _call(
-            "ReceiveMessage",
-            sqs.receive_message,
-            QueueUrl=queue_url,
-            MaxNumberOfMessages=wanted,
-            WaitTimeSeconds=wait_seconds,
-            VisibilityTimeout=REPLAY_VISIBILITY_SECONDS,
-        ).get("Messages", [])
-        fresh = [m for m in messages if m["MessageId"] not in seen]
-        if not fresh:
-            break
-        for message in fresh:
-            seen.add(message["MessageId"])
-            record, function_arn = parse_record(message["Body"])
-            if _function_name(function_arn) != _function_name(function_name):
-                raise OpsError(
-                    f"record {record.request_id} is of {function_arn}, not {function_name}; left in the queue"
-                )
-            if dry_run:
-                listed.append(message["ReceiptHandle"])
-            else:
-                response = _call(
-                    "Invoke",
-                    lambda_client.invoke,
-                    FunctionName=function_name,
-                    InvocationType="Event",
-                    Payload=json.dumps(record.payload).encode(),
-                )
-                if response.get("StatusCode") != 202:
+    hidden: dict[str, str] = {}  # message id -> receipt of what was received and is still in the queue
+    try:
+        while max_records is None or len(result.records) < max_records:
+            wanted = SQS_BATCH if max_records is None else min(SQS_BATCH, max_records - len(result.records))
+            messages = _call(
+                "ReceiveMessage",
+                sqs.receive_message,
+                QueueUrl=queue_url,
+                MaxNumberOfMessages=wanted,
+                WaitTimeSeconds=wait_seconds,
+                VisibilityTimeout=REPLAY_VISIBILITY_SECONDS,
+            ).get("Messages", [])
+            fresh = [m for m in messages if m["MessageId"] not in seen]
+            if not fresh:
+                break
+            for message in fresh:
+                seen.add(message["MessageId"])
+                hidden[message["MessageId"]] = message["ReceiptHandle"]
+                record, function_arn = parse_record(message["Body"])
+                if _function_name(function_arn) != _function_name(function_name):
                     raise OpsError(
-                        f"Lambda did not accept the re-run of {record.request_id}: {response.get('StatusCode')}"
+                        f"record {record.request_id} is of {function_arn}, not {function_name}; left in the queue"
                     )
-                _call("DeleteMessage", sqs.delete_message, QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
-            result.records.append(record)
-    for receipt in listed:
-        # A dry run shows the records and leaves them as they were: visible again at once.
-        _call(
-            "ChangeMessageVisibility",
-            sqs.change_message_visibility,
-            QueueUrl=queue_url,
-            ReceiptHandle=receipt,
-            VisibilityTimeout=0,
-        )
+                if record.written is not None and record.written >= started:
+                    continue
+                if not dry_run:
+                    _reinvoke(lambda_client, function_name, record)
+                    _call(
+                        "DeleteMessage", sqs.delete_message, QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"]
+                    )
+                    del hidden[message["MessageId"]]
+                result.records.append(record)
+    finally:
+        for receipt in hidden.values():
+            _call(
+                "ChangeMessageVisibility",
+                sqs.change_message_visibility,
+                QueueUrl=queue_url,
+                ReceiptHandle=receipt,
+                VisibilityTimeout=0,
+            )
     return result
+
+
+def _reinvoke(lambda_client: Any, function_name: str, record: FailedInvocation) -> None:
+    response = _call(
+        "Invoke",
+        lambda_client.invoke,
+        FunctionName=function_name,
+        InvocationType="Event",
+        Payload=json.dumps(record.payload).encode(),
+    )
+    if response.get("StatusCode") != 202:
+        raise OpsError(f"Lambda did not accept the re-run of {record.request_id}: {response.get('StatusCode')}")
 
 
 def register(commands: Any) -> None:
@@ -185,6 +204,14 @@ def run_replay_failed_invocations(args: argparse.Namespace, out: TextIO) -> int:
     verb = "would re-run" if args.dry_run else "re-ran"
     out.write(f"{verb} {len(result.records)} invocation(s) of {function_name}\n")
     return 0
+
+
+def _timestamp(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _function_name(name_or_arn: str) -> str:

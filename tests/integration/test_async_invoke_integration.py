@@ -233,3 +233,22 @@ def test_backfill_cli_offers_the_replay_and_finds_the_queue_in_the_stack(aws: Lo
     assert out.getvalue().endswith(
         f"would re-run 0 invocation(s) of {aws.functions['WeeklySchedulerFunction'].physical_name}\n"
     )
+
+
+def test_a_replay_that_fails_again_leaves_the_new_record_for_later_and_ends(aws: LocalAwsStack) -> None:
+    invoker = LocalAsyncInvoker(aws, LocalLambdaRuntime(aws.functions))
+    lambda_client = LocalLambdaClient(aws, invoker)
+    sqs = aws.client("sqs")
+    url = aws.outputs["WeeklySchedulerFailedInvocationsQueueUrl"]
+    scheduler = aws.functions["WeeklySchedulerFunction"]
+    first = invoker.invoke("WeeklySchedulerFunction", {"partner_id": PARTNER_ID})
+
+    # The configuration is still broken: the re-run fails every attempt and Lambda writes a new record.
+    replay = replay_failed_invocations(sqs, lambda_client, queue_url=url, function_name=scheduler.arn, wait_seconds=0)
+
+    (rerun,) = lambda_client.invocations
+    (left,) = peek(aws, url)
+    assert [r.request_id for r in replay.records] == [first.request_id]
+    assert rerun.succeeded is False
+    assert left["requestContext"]["requestId"] == rerun.request_id != first.request_id
+    assert left["requestPayload"] == {"partner_id": PARTNER_ID}
