@@ -5,8 +5,9 @@ Three sources:
 - permanent failures the worker recorded in the ledger (``failure#<pid>`` rows: Kaltura refused a call the
   automation needs; the record was not retried), grouped by event kind and Kaltura error code;
 - REACH tasks that ended ERROR / REJECTED / ABORTED, from the audit trail (the automation never re-orders them);
-- the dead-letter queues of the stack, listed without consuming them (each message is made visible again at once),
-  grouped by what they hold. Dead letters are shown whatever their age: they wait until someone acts.
+- the dead-letter queues and the on-failure queues of the scheduled functions, listed without consuming them (each
+  message is made visible again at once), grouped by what they hold. They are shown whatever their age: they wait
+  until someone acts.
 
 ``--since`` limits the first two (default 24 h). Partners: ``--partner`` (repeatable), else every partner that has
 an audit partition in the bucket.
@@ -34,11 +35,13 @@ _UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
 _SUBJECT_OF_KIND = {"entry_ready": "entry", "vendor_task_status": "task", "session_ended": "session"}
 _TASK_FAILED = ("error", "rejected", "aborted")
 
-# Dead-letter queues by logical id -> (the replay-dlq --queue name, or None when the messages are failed schedule
-# invocations that the next run of the schedule covers).
+# Queues whose messages wait for an operator, by logical id -> the command that replays one message (``{id}``: its
+# message id, ``{stack}``: the stack option), or None for failed deliveries of a schedule (the next run covers them).
 DEAD_LETTER_QUEUES: Mapping[str, str | None] = {
-    "EventsDeadLetterQueue": "events",
-    "ReportJobsDeadLetterQueue": "report-jobs",
+    "EventsDeadLetterQueue": "kauto-ops replay-dlq --queue events --message-id {id}{stack}",
+    "ReportJobsDeadLetterQueue": "kauto-ops replay-dlq --queue report-jobs --message-id {id}{stack}",
+    "SweepFailedInvocationsQueue": "kauto-ops replay-failed-invocations --function sweep{stack}",
+    "WeeklySchedulerFailedInvocationsQueue": "kauto-ops replay-failed-invocations --function weekly-scheduler{stack}",
     "SweepScheduleDeadLetterQueue": None,
     "WeeklyScheduleDeadLetterQueue": None,
 }
@@ -167,7 +170,8 @@ def failed_tasks(facts: list[dict[str, Any]], partner: int, since: float, suffix
 
 
 def dead_letter_groups(letters: list[DeadLetter], queue: str | None, logical_id: str, suffix: str) -> list[Group]:
-    """Dead letters grouped by what they hold, each with the command that moves it back to its queue."""
+    """Dead letters grouped by what they hold, each with the command that replays it (``queue``: the command
+    template of :data:`DEAD_LETTER_QUEUES`)."""
     grouped: dict[str, Group] = defaultdict(lambda: Group(""))
     for letter in letters:
         group = grouped[letter.hint]
@@ -180,12 +184,12 @@ def dead_letter_groups(letters: list[DeadLetter], queue: str | None, logical_id:
         text = f"message {letter.message_id}, received {letter.receive_count or '?'}x{explain}"
         if queue is None:
             command = (
-                f"a failed {logical_id.removesuffix('DeadLetterQueue')} invocation: the next scheduled run covers it; "
-                "weeks can be re-run with kauto-ops weekly --partner PID --from ... --to ..."
+                f"a delivery of the {logical_id.removesuffix('DeadLetterQueue')} that failed: the next scheduled run "
+                "covers it; weeks can be re-run with kauto-ops weekly --partner PID --from ... --to ..."
             )
         else:
-            stack = suffix or f" --stack {DEFAULT_STACK}"  # replay-dlq has no default stack
-            command = f"kauto-ops replay-dlq --queue {queue} --message-id {letter.message_id}{stack}"
+            stack = suffix or f" --stack {DEFAULT_STACK}"  # these commands have no default stack
+            command = queue.format(id=letter.message_id, stack=stack)
         group.items.append((text, command))
     return list(grouped.values())
 

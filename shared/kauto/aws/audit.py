@@ -1,5 +1,5 @@
-"""The audit trail: every decision and side effect as JSON Lines in the reports bucket, one object per invocation and
-partner/day.
+"""The audit trail (docs/architecture.md#audit-trail): every decision and side effect as JSON Lines in the reports
+bucket, one object per invocation and partner/day.
 
 Layout (Hive partitions, the ``AuditTable`` Glue table projects them)::
 

@@ -12,7 +12,7 @@ from kauto_ops import backfill
 from kauto_ops.cli import build_parser, main
 from kauto_ops.dlq import DeadLetter
 from kauto_ops.explain import Context, explain_entry, explain_session, explain_task
-from kauto_ops.failures import dead_letter_groups, duration, failed_tasks, permanent_failures
+from kauto_ops.failures import DEAD_LETTER_QUEUES, dead_letter_groups, duration, failed_tasks, permanent_failures
 
 PARTNER = 1234567
 NOW = 1_767_254_400.0  # 2026-01-01T08:00:00Z
@@ -31,7 +31,15 @@ def test_kauto_ops_has_the_operator_commands_and_the_backfill_ones() -> None:
     parser = build_parser()
     commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
 
-    assert set(commands.choices) == {"explain", "failures", "replay", "weekly", "sessions", "replay-dlq"}
+    assert set(commands.choices) == {
+        "explain",
+        "failures",
+        "replay",
+        "weekly",
+        "sessions",
+        "replay-dlq",
+        "replay-failed-invocations",
+    }
     assert set(commands.choices) >= set(
         next(a for a in backfill.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     )
@@ -154,7 +162,9 @@ def test_dead_letters_are_grouped_by_content_each_with_its_own_replay_command() 
         DeadLetter("m3", 5, "<12 bytes>"),
     ]
 
-    groups = dead_letter_groups(letters, "events", "EventsDeadLetterQueue", " --stack s")
+    groups = dead_letter_groups(
+        letters, DEAD_LETTER_QUEUES["EventsDeadLetterQueue"], "EventsDeadLetterQueue", " --stack s"
+    )
 
     assert [(group.heading.strip(), len(group.items)) for group in groups] == [
         ("kind=entry_ready partner_id=1", 2),
