@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +17,8 @@ from kauto.automations import deps as deps_module
 from kauto.kaltura import ClientSettings
 from kauto_local.stack import STACK_NAME
 from kauto_ops.cli import main
+from room_stack import PARTNER_ID as ROOM_PARTNER
+from room_stack import automation_stack
 from worker_support import PARTNER_ID, WorkerStack, captions_config, worker_stack
 
 pytestmark = pytest.mark.integration
@@ -132,3 +135,26 @@ def test_replay_sends_the_event_again_and_a_notification_is_explained_by_its_job
     assert "caption decision: ordered" in notification
     assert status_replay == 0 and "sent entry_ready" in replayed
     assert len(stack.tasks()) == 1  # the replay decided again: the entry's decision repeats, nothing is re-ordered
+
+
+def test_a_room_session_is_explained_with_its_pull_files_and_alerts(moto_aws: str) -> None:
+    config = {"partners": {str(ROOM_PARTNER): {"thresholds": {"unique_users_below": 10}}}}
+    with automation_stack(config) as rooms:
+        now = int(time.time())
+        session = rooms.sim.add_room_session(
+            ROOM_PARTNER, room_name="Weekly sync", start=now - 4000, end=now - 400, attendees=3, announce=False
+        )
+        assert rooms.deliver(rooms.sim.dispatcher.session_ended_envelope(session.cue_point_id)) == 200
+        assert rooms.run_worker().failed == []
+
+        status, explained = ops("explain", "session", session.cue_point_id, "--partner", str(ROOM_PARTNER))
+
+    assert status == 0  # the room was found in the trail: no --room needed
+    assert f"session {session.cue_point_id} of room {session.room_entry_id}: pulling" in explained
+    assert f"session {session.cue_point_id} of room {session.room_entry_id}: done" in explained
+    assert re.search(r"wrote s3://\S+/report=attendees/\S+attendees\.csv \(3 rows", explained)
+    assert (
+        f"alert session_unique_users_low published (info, key {session.room_entry_id}/{session.cue_point_id})"
+        in explained
+    )
+    assert "manifest sessions/partner_id=" in explained  # the ledger row, now
