@@ -40,6 +40,7 @@ from kauto.aws.audit import (
 )
 from kauto.aws.ledger import Item, Ledger
 from kauto.aws.s3_writer import ObjectStore
+from kauto.errors import DependencyUnavailableError
 from kauto.models import EventKind, KalturaEvent
 
 
@@ -87,7 +88,9 @@ def notification_fact(event: KalturaEvent, *, attempt: int | None) -> AuditFact:
 def delivery_failed_fact(event: KalturaEvent, *, attempt: int | None, error: BaseException) -> AuditFact:
     """``delivery_failed``: handling ``event`` raised, so the queue retries it (then dead-letters it): the error type
     and its code (a Kaltura error code, or the AWS dependency), never its message."""
-    code = getattr(error, "code", None) or getattr(error, "operation", None)
+    code = getattr(error, "code", None)
+    if not isinstance(code, str) and isinstance(error, DependencyUnavailableError):
+        code = f"{error.service}:{error.operation}"  # which AWS call failed, e.g. dynamodb:PutItem
     return AuditFact(
         event.partner_id,
         "delivery_failed",
