@@ -10,11 +10,12 @@ from datetime import date
 from typing import Any
 
 import pytest
-from kauto.automations.audit import audited, new_trail, notification_fact
+from kauto.automations.audit import audited, delivery_failed_fact, new_trail, notification_fact
 from kauto.automations.captions import order_captions
 from kauto.automations.router import handle_event
 from kauto.automations.tasks import handle_task_status
 from kauto.aws.audit import AUDIT_CONTENT_TYPE, FACT_COLUMNS, AuditTrail
+from kauto.aws.ledger import LedgerUnavailableError
 from kauto.aws.s3_writer import WriteResult, report_key, session_prefix
 from kauto.kaltura import Entry
 from kauto_local.fakes import InMemoryObjectStore
@@ -212,3 +213,21 @@ def test_facts_of_two_partners_or_days_go_to_separate_objects(harness: Harness) 
     assert [key.rsplit("/", 2)[1] for key in keys] == ["date=2026-01-01", "date=2026-01-02"]
     assert all(key.endswith("-inv1.jsonl") for key in keys)
     assert len(lines(bucket)) == 2
+
+
+def test_a_failed_delivery_states_the_error_type_and_code_never_its_message() -> None:
+    event = entry_ready_event(dedupe_key="1234567:job:5")
+    kaltura = delivery_failed_fact(event, attempt=2, error=api_error("SERVICE_FORBIDDEN"))
+    aws = delivery_failed_fact(
+        event, attempt=3, error=LedgerUnavailableError("dynamodb", "PutItem", "ledger: Throttled")
+    )
+
+    rows = [fact.row(NOW, "inv") for fact in (kaltura, aws)]
+
+    assert [(row["kind"], row["subject_id"], row["attempt"], row["code"]) for row in rows] == [
+        ("delivery_failed", "1234567:job:5", 2, "SERVICE_FORBIDDEN"),
+        ("delivery_failed", "1234567:job:5", 3, "dynamodb:PutItem"),
+    ]
+    assert rows[1]["reason"] == "LedgerUnavailableError" and "Throttled" not in json.dumps(rows)
+    assert kaltura.fact_id != aws.fact_id  # two deliveries, two facts; the same delivery again: the same id
+    assert delivery_failed_fact(event, attempt=2, error=api_error("OTHER")).fact_id == kaltura.fact_id
