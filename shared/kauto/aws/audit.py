@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from kauto.aws.alerts import Alert, AlertOutcome, AlertPeriod, AlertPublisher
 from kauto.aws.ledger import ClaimResult, Item, Ledger, TransitionResult
-from kauto.aws.s3_writer import ObjectStore, ObjectWriter, WriteResult
+from kauto.aws.s3_writer import CSV_CONTENT_TYPE, ObjectStore, ObjectWriter, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -357,7 +357,7 @@ class AuditingObjectStore:
     def bucket(self) -> str:
         return self._store.bucket
 
-    def open_writer(self, key: str, *, content_type: str = "text/csv; charset=utf-8") -> ObjectWriter:
+    def open_writer(self, key: str, *, content_type: str = CSV_CONTENT_TYPE) -> ObjectWriter:
         return _AuditedWriter(self._store.open_writer(key, content_type=content_type), self._trail)
 
     def resume_writer(self, state: Mapping[str, Any]) -> ObjectWriter:
