@@ -8,9 +8,13 @@ template, the template's schedules fired on demand, and an SQS queue subscribed 
 
 Besides the template's routes the local endpoint answers a few ``/_local/`` routes (never deployed):
 
-- ``GET /_local/status``: schedules, queue depths, objects in the reports bucket, alerts so far;
+- ``GET /_local/status``: schedules, queue depths, objects in the reports bucket, the latest decisions (facts of the
+  audit trail, newest first), alerts so far;
 - ``POST /_local/schedules/<name>``: invoke a schedule's function with the schedule's input, as EventBridge Scheduler
-  would (``sweep``, ``weekly-reports``); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
+  would (``sweep``, ``weekly-reports``): asynchronously, with Lambda's retries and on-failure queue
+  (:mod:`~kauto_local.async_invoke`); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
+- ``POST /_local/alarms/evaluate``: evaluate the alarms once, as CloudWatch would, notifying the alerts
+  topic of each change (:mod:`~kauto_local.alarms`);
 - ``POST /_local/simulator/advance?seconds=N``: move the Kaltura simulator's clock (simulator mode only): entries
   become ready, REACH tasks progress, room sessions end, and the simulator notifies the webhook.
 
@@ -43,14 +47,18 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from kauto.automation_config import build_automation_config, deep_merge
+from kauto.aws.audit import AUDIT_PREFIX
 from kauto.config import parse_partner_secrets
 from kauto.errors import ConfigError
+from kauto_local.alarms import evaluate_alarms
+from kauto_local.async_invoke import AsyncInvocation, LocalAsyncInvoker
 from kauto_local.http_api import LocalHttpApi, routes_from_template
 from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import BodyFormat, KalturaSimulator, signature
 from kauto_local.simulator.dispatcher import encode_body
-from kauto_local.stack import LocalAwsStack, load_template
+from kauto_local.stack import STACK_NAME, LocalAwsStack, load_template
+from kauto_ops.trail import latest_facts
 
 ALERTS_OBSERVER_QUEUE = "kauto-local-alerts-observer"
 CONTROL_PREFIX = "/_local/"
@@ -172,9 +180,16 @@ class LocalProduct:
         return f"{self.endpoint.url}/kaltura/notifications/{partner_id}"
 
     def fire(self, name: str, event: Mapping[str, Any] | None = None) -> Any:
-        """What EventBridge Scheduler does: invoke the schedule's function with its input (or ``event``)."""
+        """Fire a schedule (see :meth:`fire_async`) and return the function's result (``None`` if it failed)."""
+        return self.fire_async(name, event).result
+
+    def fire_async(self, name: str, event: Mapping[str, Any] | None = None) -> AsyncInvocation:
+        """What EventBridge Scheduler does: invoke the schedule's function asynchronously with its input (or
+        ``event``): Lambda's retries, then the on-failure destination (see :mod:`kauto_local.async_invoke`)."""
         schedule = self.schedules[name]
-        return self.runtime.invoke(schedule.function_id, dict(schedule.input if event is None else event))
+        return LocalAsyncInvoker(self.aws, self.runtime).invoke(
+            schedule.function_id, dict(schedule.input if event is None else event)
+        )
 
     def drain(self, function_id: str, *, max_batches: int = 500) -> DrainReport:
         """Deliver the function's queue to it until the queue is empty (delayed messages are not waited for)."""
@@ -232,12 +247,18 @@ class LocalProduct:
                 for name, s in self.schedules.items()
             },
             "queues": {name.removesuffix("Url"): self.depth(name) for name in queues},
-            "objects": {key: len(body) for key, body in self.objects().items()},
+            "objects": {key: len(body) for key, body in self.objects().items() if not key.startswith(AUDIT_PREFIX)},
+            "decisions": self.decisions(),
             "alerts": [
                 {"alert": a.get("alert"), "severity": a.get("severity"), "subject": a.get("subject")}
                 for a in self.alerts()
             ],
         }
+
+    def decisions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest facts of the audit trail, newest first (what ``kauto-ops explain`` builds its timelines from)."""
+        facts = latest_facts(self.aws.client("s3"), self.outputs["ReportsBucketName"], limit)
+        return [{name: value for name, value in fact.items() if value is not None} for fact in facts]
 
     # -- Lambda's SQS pollers, in the background (make serve) --------------------------------------------------
 
@@ -265,7 +286,17 @@ class LocalProduct:
             event = json.loads(body) if body.strip() else None
         except ValueError as error:
             raise ControlError(400, f"the body must be the schedule input as JSON: {error}") from error
-        return {"schedule": name, "result": self.fire(name, event)}
+        invocation = self.fire_async(name, event)
+        if invocation.succeeded:
+            return {"schedule": name, "result": invocation.result, "attempts": invocation.attempts}
+        record = invocation.record or {}
+        return {
+            "schedule": name,
+            "failed": record.get("responsePayload", {}).get("errorType"),
+            "condition": record.get("requestContext", {}).get("condition"),
+            "attempts": invocation.attempts,
+            "on_failure_message_id": invocation.destination_message_id,
+        }
 
 
 def _poll_loop(poller: SqsPoller, stop: threading.Event, console: TextIO, idle_seconds: float) -> None:
@@ -324,6 +355,9 @@ def local_product(
                 )
                 endpoint.add_control_route("GET", "status", lambda *_: product.status())
                 endpoint.add_control_route("POST", r"schedules/(?P<name>[\w-]+)", product._control_schedule)
+                endpoint.add_control_route(
+                    "POST", "alarms/evaluate", lambda *_: {"changed": evaluate_alarms(product.aws)}
+                )
                 endpoint.start()
                 try:
                     yield product
@@ -607,6 +641,9 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
             f"  HTTP event-notification templates (signature algorithm {settings.hash_algorithm}).",
         ]
     lines += [
+        "  Operations (the audit trail, failures, replays) against this stack, from another shell:",
+        f"    AWS_ENDPOINT_URL={product.aws.endpoint_url} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
+        f"AWS_DEFAULT_REGION=us-east-1 .venv/bin/kauto-ops failures --stack {STACK_NAME}",
         "  Function logs: " + (str(settings.log_file) if settings.log_file else "below (JSON lines)"),
         "Ctrl-C stops.",
         "",
