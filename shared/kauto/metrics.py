@@ -7,11 +7,12 @@ wraps a handler, collects every :meth:`InvocationMetrics.count` made during the 
 dimension values), adds the ``ColdStart`` count on an instance's first invocation, and prints at the end, also when
 the handler raises. One document holds every count whose dimension values agree with the others'; EMF keeps one
 value per key in a document, so counts of the same name or dimension with different values go into as few further
-documents as that takes. The webhook (one delivery per invocation) always writes a single document.
+documents as that takes. The webhook (one delivery, one outcome per invocation) writes one document.
 
-A count made outside a wrapped handler (an operator command, a unit test calling the domain directly) is written at
-once, as before. The collection is per thread (a context variable): the local runner invokes handlers concurrently
-in one process, and no invocation's counts may land in another's document.
+A count made outside a wrapped handler (an operator command, a unit test calling the domain directly, a helper
+thread: threads do not inherit the invocation's context) is written at once, in its own document. The collection is
+per thread (a context variable): the local runner invokes handlers concurrently in one process, and no invocation's
+counts may land in another's document.
 """
 
 from __future__ import annotations

@@ -46,7 +46,8 @@ from typing import TYPE_CHECKING, Any
 from kauto.automations.errors import RetryLaterError
 from kauto.automations.telemetry import count, logger
 from kauto.aws.ledger import OWNER_ATTRIBUTE, STATE_ATTRIBUTE, Item, LedgerConflictError
-from kauto.aws.s3_writer import Manifest, ManifestFile, SourceCall, report_key, weekly_prefix, write_manifest
+from kauto.aws.manifest import Manifest, ManifestFile, SourceCall, write_manifest
+from kauto.aws.report_keys import report_key, weekly_prefix
 from kauto.weekly.config import WeeklyReport, parse_report
 from kauto.weekly.messages import DigestRequest, JobMessage
 
@@ -158,7 +159,7 @@ def job_key(partner_id: int, week: str, run_id: str, report: str) -> tuple[str, 
 
 
 def report_object_key(partner_id: int, week: str, report: str) -> str:
-    """``weekly/partner_id=<pid>/week=<YYYY-Www>/report=<report>/<report>.csv`` (see ``s3_writer.report_key``)."""
+    """``weekly/partner_id=<pid>/week=<YYYY-Www>/report=<report>/<report>.csv`` (see ``report_keys.report_key``)."""
     return report_key(weekly_prefix(partner_id, week), report)
 
 

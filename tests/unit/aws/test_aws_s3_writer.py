@@ -12,32 +12,26 @@ from typing import Any
 
 import pytest
 from aws_support import BUCKET, ClientSpy
-from kauto.aws.s3_writer import (
+from kauto.aws.manifest import Manifest, ManifestFile, SourceCall, write_manifest
+from kauto.aws.object_store import (
     CHECKPOINT_PREFIX,
     CSV_CONTENT_TYPE,
-    DEFAULT_PART_SIZE,
     JSON_CONTENT_TYPE,
+    CheckpointError,
+    ReportStoreError,
+    S3KeyError,
+    WriterClosedError,
+)
+from kauto.aws.report_keys import hive_value, iso_week, manifest_key, report_key, session_prefix, weekly_prefix
+from kauto.aws.s3_writer import (
+    DEFAULT_PART_SIZE,
     MAX_PART_SIZE,
     MAX_PARTS,
     MIB,
     MIN_PART_SIZE,
-    CheckpointError,
-    Manifest,
-    ManifestFile,
-    ReportStoreError,
-    S3KeyError,
     S3ObjectStore,
-    SourceCall,
-    WriterClosedError,
-    hive_value,
-    iso_week,
-    manifest_key,
     max_object_size,
     part_size_for,
-    report_key,
-    session_prefix,
-    weekly_prefix,
-    write_manifest,
 )
 
 TIB = 1024**4
