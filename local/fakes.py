@@ -42,7 +42,6 @@ from kauto.aws.object_store import (
     CheckpointError,
     ReportStoreError,
     WriterBase,
-    WriterClosedError,
     WriteResult,
     check_object_key,
 )
@@ -197,28 +196,18 @@ class InMemoryObjectWriter(WriterBase):
     """:class:`kauto.aws.object_store.ObjectWriter` that lands in an :class:`InMemoryObjectStore` on ``complete()``."""
 
     def __init__(self, store: InMemoryObjectStore, key: str, content_type: str, prefix: bytes = b"", rows: int = 0):
+        super().__init__(key, rows)
         self._store = store
-        self._key = key
         self._content_type = content_type
         self._data = bytearray(prefix)
-        self._rows = rows
-        self._status = "open"
 
     @property
-    def key(self) -> str:
-        return self._key
+    def location(self) -> str:
+        return f"in-memory {self._key}"
 
     @property
     def bytes_written(self) -> int:
         return len(self._data)
-
-    @property
-    def rows_written(self) -> int:
-        return self._rows
-
-    @property
-    def is_open(self) -> bool:
-        return self._status == "open"
 
     def write(self, data: bytes | str, *, rows: int = 0) -> None:
         self._require_open()
@@ -247,14 +236,8 @@ class InMemoryObjectWriter(WriterBase):
         }
 
     def abort(self) -> None:
-        if self._status in ("aborted", "completed"):
-            return
-        self._status = "aborted"
-        self._store.calls.append(("abort", self._key))
-
-    def _require_open(self) -> None:
-        if self._status != "open":
-            raise WriterClosedError(f"in-memory writer for {self._key} is {self._status}")
+        if self._end("aborted"):
+            self._store.calls.append(("abort", self._key))
 
 
 class InMemoryObjectStore:

@@ -142,7 +142,13 @@ class WriterBase(ABC):
 
     Use as ``with store.open_writer(key) as writer: ...; result = writer.complete()``: leaving the block with an
     exception aborts the upload; leaving it normally without ``complete()`` or ``checkpoint()`` aborts and raises.
+    A writer is ``open`` until it ends ``completed``, ``checkpointed`` or ``aborted`` (``_status``).
     """
+
+    def __init__(self, key: str, rows: int = 0) -> None:
+        self._key = key
+        self._rows = rows
+        self._status = "open"
 
     @abstractmethod
     def write(self, data: bytes | str, *, rows: int = 0) -> None:
@@ -154,8 +160,32 @@ class WriterBase(ABC):
 
     @property
     @abstractmethod
+    def location(self) -> str:
+        """Where the object goes, for error messages."""
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def rows_written(self) -> int:
+        return self._rows
+
+    @property
     def is_open(self) -> bool:
         """Whether the writer still accepts data."""
+        return self._status == "open"
+
+    def _require_open(self) -> None:
+        if self._status != "open":
+            raise WriterClosedError(f"writer for {self.location} is {self._status}")
+
+    def _end(self, status: str) -> bool:
+        """Move an open or checkpointed writer to ``status``; False when it had already completed or aborted."""
+        if self._status in ("aborted", "completed"):
+            return False
+        self._status = status
+        return True
 
     def write_records(self, records: Iterable[bytes | str], *, with_header: bool) -> None:
         """Append each record as one row; with ``with_header`` the first record is written but not counted."""

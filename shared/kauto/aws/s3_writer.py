@@ -155,9 +155,9 @@ class S3MultipartWriter(WriterBase):
         if not MIN_PART_SIZE <= base_part_size <= MAX_PART_SIZE:
             raise ValueError(f"base_part_size must be within {MIN_PART_SIZE}..{MAX_PART_SIZE} bytes")
         check_object_key(key, checkpoint_prefix)
+        super().__init__(key)
         self._s3 = s3_client
         self._bucket = bucket
-        self._key = key
         self._content_type = content_type
         self._base_part_size = base_part_size
         self._checkpoint_prefix = checkpoint_prefix
@@ -168,27 +168,17 @@ class S3MultipartWriter(WriterBase):
         self._upload_id: str | None = None
         self._parts: list[dict[str, Any]] = []
         self._bytes = 0
-        self._rows = 0
         self._hasher = hashlib.sha256()
         self._hash_covers_all = True
         self._resumed = False
-        self._status = "open"
 
     @property
-    def key(self) -> str:
-        return self._key
+    def location(self) -> str:
+        return f"s3://{self._bucket}/{self._key}"
 
     @property
     def bytes_written(self) -> int:
         return self._bytes
-
-    @property
-    def rows_written(self) -> int:
-        return self._rows
-
-    @property
-    def is_open(self) -> bool:
-        return self._status == "open"
 
     def write(self, data: bytes | str, *, rows: int = 0) -> None:
         """Append ``data``; each time the buffer holds a full part it is uploaded (the first one starts the upload)."""
@@ -260,9 +250,8 @@ class S3MultipartWriter(WriterBase):
 
         Best effort: if S3 refuses, the failure is logged and the bucket's lifecycle rules remove the leftovers.
         """
-        if self._status in ("aborted", "completed"):
+        if not self._end("aborted"):
             return
-        self._status = "aborted"
         self._release_buffer()
         if self._upload_id is not None:
             try:
@@ -458,10 +447,6 @@ class S3MultipartWriter(WriterBase):
     def _release_buffer(self) -> None:
         self._buffer = bytearray()
         self._filled = 0
-
-    def _require_open(self) -> None:
-        if self._status != "open":
-            raise WriterClosedError(f"writer for s3://{self._bucket}/{self._key} is {self._status}")
 
     def _call(self, operation: str, method: Any, *, reading_checkpoint: bool = False, **kwargs: Any) -> Any:
         """Call S3 and raise a typed error on failure: aborting the upload, or, while resuming, reporting a
