@@ -7,13 +7,14 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean
+.PHONY: help venv browser lint typecheck template-check test unit integration demo serve bench clean
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
 	@echo "make test            lint, type check, template checks and the whole test suite"
 	@echo "make bench           run the benchmarks and print their figures"
+	@echo "make browser         install Debian's chromium for the page tests (headless; skipped where it cannot be)"
 	@echo "make clean           remove virtualenvs and caches"
 
 $(BIN)/.installed: pyproject.toml
@@ -29,6 +30,19 @@ $(SAM_VENV)/.installed:
 
 venv: $(BIN)/.installed
 
+# The pages people look at (weekly digest, session summary) are tested in headless Chromium (tests/browser.py).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the page tests (apt-get; takes a minute or two)..."; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) \
+			&& echo "chromium installed: $$(chromium --version 2>/dev/null)" \
+			|| echo "chromium could not be installed: the page tests will be skipped"; \
+	else \
+		echo "chromium is not installed and apt-get needs root: the page tests will be skipped"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -41,13 +55,13 @@ template-check: venv $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-unit: venv
+unit: venv browser
 	$(BIN)/pytest tests/unit tests/template
 
 integration: venv
 	$(BIN)/pytest tests/integration
 
-test: lint typecheck template-check
+test: lint typecheck template-check browser
 	$(BIN)/pytest -n 2
 
 demo: venv
