@@ -176,7 +176,7 @@ class Chromium:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             close_fds=False,  # Python's own descriptors are not inheritable; 3 and 4 (dup2) are
-            preexec_fn=map_fds,  # noqa: PLW1509 - only dup2 between fork and exec
+            preexec_fn=map_fds,  # only fcntl and dup2 between fork and exec
         )
         os.close(command_read)
         os.close(answer_write)
