@@ -55,7 +55,7 @@ def serve_process(tmp_path: Path) -> Iterator[ServeProcess]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ENDPOINT")}
     # Its temporary files land in tmp_path, so the test can see what it leaves behind.
     env |= {"KAUTO_PORT": str(port), "TMPDIR": str(tmp_path), "KAUTO_LOG_FILE": str(tmp_path / "lambda.log")}
-    process = subprocess.Popen(  # noqa: S603 - this interpreter, fixed arguments
+    process = subprocess.Popen(
         [sys.executable, "-m", "kauto_local.serve"],
         cwd=REPO_ROOT,
         env=env,
