@@ -12,6 +12,7 @@ API (a reviewer or another test needs nothing else)::
         page.visible_texts("svg.chart .title")      # text of the matching elements a person can see (computed
                                                     # style: display, visibility, opacity; non-empty box)
         page.overflow_px                            # document scroll width minus viewport width (0: no overflow)
+        page.clipped                                # elements whose content scrolls or is cut sideways (want [])
         page.requests                               # every URL the page tried to load (file:// and data: included)
         page.external_requests                      # the ones that would leave the machine (must be [])
         page.screenshot(dest)                       # full-page PNG at ``dest`` (parent folders created)
@@ -99,6 +100,18 @@ class Page:
     def overflow_px(self) -> int:
         """How far the page is wider than the viewport (0: nothing to scroll sideways)."""
         return int(self.evaluate("document.documentElement.scrollWidth - window.innerWidth"))
+
+    @property
+    def clipped(self) -> list[str]:
+        """Elements whose content is wider than their box and scrolls or is cut (``overflow-x`` not visible): the
+        page does not overflow, but a person still cannot see all of it. ``tag.class`` of each."""
+        return list(
+            self.evaluate(
+                "Array.from(document.querySelectorAll('body *')).filter((el) => "
+                "getComputedStyle(el).overflowX !== 'visible' && el.scrollWidth > el.clientWidth + 1)"
+                ".map((el) => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''))"
+            )
+        )
 
     @property
     def external_requests(self) -> list[str]:

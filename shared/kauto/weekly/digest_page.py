@@ -34,6 +34,7 @@ section>h2:first-child{margin-top:0}
 .meta{color:#4b5563;margin:0 0 16px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px;margin:16px 0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6}
+td{overflow-wrap:break-word}td.num{white-space:nowrap}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .up{color:#047857}.down{color:#b91c1c}.flat{color:#6b7280}
 .alerts{border-color:#fca5a5;background:#fef2f2}
@@ -258,16 +259,17 @@ def _breakdown(digest: WeekDigest, name: str, heading: str, column: str, chart_t
 def _sources(digest: WeekDigest, bucket: str, region: str) -> str:
     if not digest.sources:
         return ""
+    # The key under the report name (not a column of its own): the table keeps to a phone's width.
     rows = "".join(
-        f"<tr><td>{_e(source.report)}</td><td>{_e(source.used_for)}</td>"
-        f'<td class="num">{_e(_value(source.rows))}</td>'
-        f'<td><a href="{_e(console_url(bucket, region, source.key))}"><code>{_e(source.key)}</code></a></td></tr>'
+        f"<tr><td><strong>{_e(source.report)}</strong><br>"
+        f'<a href="{_e(console_url(bucket, region, source.key))}"><code>{_e(source.key)}</code></a></td>'
+        f'<td>{_e(source.used_for)}</td><td class="num">{_e(_value(source.rows))}</td></tr>'
         for source in digest.sources
     )
     return (
         "<section><h2>Report files of this run</h2><p>Each key opens the object in the S3 console.</p>"
-        '<div class="scroll"><table><thead><tr><th>Report</th><th>Used for</th>'
-        f'<th class="num">Rows</th><th>S3 object</th></tr></thead><tbody>{rows}</tbody></table></div></section>'
+        '<div class="scroll"><table><thead><tr><th>Report and S3 object</th><th>Used for</th>'
+        f'<th class="num">Rows</th></tr></thead><tbody>{rows}</tbody></table></div></section>'
     )
 
 

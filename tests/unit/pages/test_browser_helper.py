@@ -11,7 +11,8 @@ PAGE = """<!DOCTYPE html><html><head><meta charset="utf-8"><style>.gone{display:
 .clear{opacity:0}</style></head><body>
 <p class="t">shown</p><p class="t gone">display none</p><p class="t ghost">hidden</p><p class="t clear">transparent</p>
 <svg width="200" height="40"><title>tooltip only</title><text class="t" x="0" y="20">svg text</text></svg>
-<div style="width:%dpx">wide</div><img src="https://example.com/pixel.png" alt=""></body></html>"""
+<div style="width:%dpx">wide</div><img src="https://example.com/pixel.png" alt="">
+<div class="box" style="width:50px;overflow-x:auto"><div style="width:80px">scrolls</div></div></body></html>"""
 
 
 def _page(tmp_path: Path, width: int) -> Path:
@@ -32,6 +33,7 @@ def test_overflow_and_external_requests_are_reported(chromium: Chromium, tmp_pat
     wide = chromium.open(_page(tmp_path, 700), width=400)
 
     assert narrow.overflow_px == 0
+    assert narrow.clipped == ["div.box"]  # inside the page, but a person must scroll it to see all
     assert wide.overflow_px == 700 + 8 - 400  # the body's default 8 px margin on the left
     assert wide.external_requests == ["https://example.com/pixel.png"]
     assert wide.requests[0].startswith("file://")

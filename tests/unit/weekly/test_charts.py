@@ -122,7 +122,7 @@ def test_ranking_chart_cuts_long_labels_but_keeps_the_full_name_in_the_tooltip()
     label = root.findall("text")[0]  # the title is the figure's caption, not SVG text
     widths = [float(bar.get("width", "0")) for bar in root.findall("rect")]
 
-    assert label.text is not None and label.text.endswith("\u2026") and len(label.text) <= 40
+    assert label.text is not None and label.text.endswith("\u2026") and len(label.text) <= 36
     assert label.find("title").text == name  # type: ignore[union-attr]
     assert widths[0] == pytest.approx(2 * widths[1])
 
