@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import Chromium, save_screenshot
 from helpers import clear_all_kauto_caches
 from kauto_local.demo import (
     PARTNER_ID,
@@ -192,6 +193,18 @@ def test_two_consecutive_weeks_give_a_digest_with_real_changes_and_a_week_over_w
     assert "Week-over-week alerts" in page
     (change,) = [alert for alert in demo.result.alerts if alert["alert"] == "weekly_change"]
     assert weekly.week in change["subject"]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_demo_digest_reads_in_a_browser(demo: DemoRun, chromium: Chromium, tmp_path: Path, width: int) -> None:
+    page = chromium.open(demo.output_dir / "digest.html", width=width)
+    save_screenshot(page, tmp_path, f"demo-digest-{width}")
+
+    titles = page.visible_texts(".chart-title")
+    assert len(titles) == page.count("figure.chart-figure") >= 10
+    assert all(title.endswith(")") for title in titles)  # each with its unit
+    assert "Week-over-week alerts" in page.visible_texts("h2")
+    assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
 
 
 def test_the_output_folder_mirrors_the_bucket_and_holds_the_function_logs(demo: DemoRun) -> None:

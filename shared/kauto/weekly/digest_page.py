@@ -34,7 +34,7 @@ section>h2:first-child{margin-top:0}
 .meta{color:#4b5563;margin:0 0 16px}
 section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px;margin:16px 0}
 table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6}
-td{overflow-wrap:break-word}td.num{white-space:nowrap}
+td{overflow-wrap:break-word}td.num{white-space:nowrap}td.name{overflow-wrap:anywhere}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .up{color:#047857}.down{color:#b91c1c}.flat{color:#6b7280}
 .alerts{border-color:#fca5a5;background:#fef2f2}
@@ -244,7 +244,7 @@ def _breakdown(digest: WeekDigest, name: str, heading: str, column: str, chart_t
     if total <= 0:
         return f"<section><h2>{_e(heading)}</h2>{chart}</section>"
     rows = "".join(
-        f'<tr><td>{_e(line.label)}</td><td class="num">{_e(_value(line.plays))}</td>'
+        f'<tr><td class="name">{_e(line.label)}</td><td class="num">{_e(_value(line.plays))}</td>'
         f'<td class="num">{_e(format_number(round(line.plays * 100 / total, 1)))}%</td>'
         f'<td class="num">{_e(_value(line.minutes_viewed))}</td></tr>'
         for line in lines
@@ -261,7 +261,7 @@ def _sources(digest: WeekDigest, bucket: str, region: str) -> str:
         return ""
     # The key under the report name (not a column of its own): the table keeps to a phone's width.
     rows = "".join(
-        f"<tr><td><strong>{_e(source.report)}</strong><br>"
+        f'<tr><td class="name"><strong>{_e(source.report)}</strong><br>'
         f'<a href="{_e(console_url(bucket, region, source.key))}"><code>{_e(source.key)}</code></a></td>'
         f'<td>{_e(source.used_for)}</td><td class="num">{_e(_value(source.rows))}</td></tr>'
         for source in digest.sources
