@@ -24,6 +24,16 @@ Totals, and where each comes from (report roles are recognised by their report t
 - ``caption_orders``: caption ledger rows (``caption#<pid>#<entry>`` / ``item#...``) ordered in the week;
   ``caption_errors``: REACH task rows (``task#<pid>#<task>``) that ended ERROR or REJECTED in the week.
 
+The page's other sections, from the same run and ledger:
+
+- the week's alerts: the alert publisher's claim rows (``pk=alert#<pid>``, one per alert sent, see
+  :mod:`kauto.aws.alerts`) claimed inside the week, worst severity first (the digest's own summary left out);
+- drop-off (CONTENT_DROPOFF, type 2): plays reaching 25/50/75/100 % of the entry, and the most played entries that
+  keep the fewest viewers to the end;
+- platforms (type 21, by ``device``), geography (type 36, by ``country``) and top creators (type 38, by
+  ``creator_name``): plays and minutes per line, the top :data:`TOP_BREAKDOWN_ROWS`;
+- every CSV of the run with what it is used for (:func:`used_for`), linked to its object in the S3 console.
+
 Sums are exact decimal sums of the CSV cells; a metric whose report is not in the run is ``None`` (shown as "n/a",
 never compared).
 

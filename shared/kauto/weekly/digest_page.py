@@ -156,12 +156,20 @@ def _severity(severity: str) -> str:
     return f'<span class="sev-{_e(severity)}">{_e(severity)}</span>'
 
 
+# The product's alert rules in words (a rule not listed shows as its name).
 _ALERT_NAMES: Mapping[str, str] = {
     "reach_task_error": "REACH task failed",
+    "reach_task_rejected": "REACH task rejected",
+    "reach_task_aborted": "REACH task aborted",
+    "reach_task_stuck": "REACH task stuck",
     "reach_credit": "REACH credit problem",
+    "reach_order_setup": "REACH order setup problem",
+    "automation_failed": "Automation failed",
     "attendee_engagement_low": "Low attendee engagement",
+    "session_engagement_low": "Low session engagement",
+    "session_unique_users_low": "Few session participants",
     "weekly_change": "Week-over-week change",
-    "weekly_run_failed": "Weekly report run failed",
+    "weekly_report_failed": "Weekly report failed",
 }
 
 
