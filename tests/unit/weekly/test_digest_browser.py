@@ -49,7 +49,7 @@ def digest_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     world: DigestWorld = make_world({"week_over_week": [{"metric": "plays", "change_above_percent": 50}]})
     write_run(world, PREVIOUS_WEEK)
     write_run(world, WEEK, scale=2)
-    add_task(world, 7001, "ERROR", at(8))
+    add_task(world, 7001, "error", at(8))
     publisher = InMemoryAlertPublisher(clock=lambda: at(8), ledger=world.ledger)
     for rule, severity, key in (
         ("reach_task_error", Severity.WARNING, "7001"),
