@@ -743,15 +743,15 @@ def main() -> int:
         console.write(f"make serve: {error}\n")
         return 2
     stop = threading.Event()
-    received: list[int] = []
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         # No lock in here (not even stop.set()): the main thread may hold one when a signal lands, e.g. inside the
         # first signal's stop.set(), and a handler that waits for it never returns. The first signal unwinds the
-        # main thread (which stops everything and cleans up); later ones are only counted.
-        received.append(signum)
-        if len(received) == 1:
-            raise ShutdownRequested(signum)
+        # main thread, which stops everything and cleans up within seconds; later ones are ignored, so that they
+        # cut neither the cleanup short nor the interpreter's exit.
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, signal.SIG_IGN)
+        raise ShutdownRequested(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
