@@ -1,15 +1,16 @@
 """Render a local HTML file in headless Chromium and report what a person sees (import as ``from browser import ...``).
 
 Driver: the DevTools protocol over ``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-terminated JSON), to
-Debian's ``chromium`` package. No Python dependency, no browser download, no port: Playwright's wheel bundles a Node
-driver and expects its own Chromium build, and Selenium's current release needs newer packages than the index here
-serves plus a separate driver binary. The pipe is what Puppeteer uses; the few commands below are stable protocol.
+Debian's ``chromium`` package. No Python dependency, no browser download, no port. Rejected: Playwright (its wheel
+bundles a Node driver and is built for its own Chromium revision, which it would download), Selenium (a dozen
+dependencies, trio included, and Debian's ``chromium-driver`` as a second binary; its 4.52 wheel also needs a certifi
+newer than the package index offers). The pipe is what Puppeteer uses; the few commands below are stable protocol.
 
 API (a reviewer or another test needs nothing else)::
 
     with Chromium.start() as browser:              # or the ``chromium`` pytest fixture (skips if not installed)
         page = browser.open(path, width=390)        # loads file://path at that viewport width, waits for load
-        page.visible_texts("svg.chart .title")      # text of the matching elements a person can see (computed
+        page.visible_texts(".chart-title")          # text of the matching elements a person can see (computed
                                                     # style: display, visibility, opacity; non-empty box)
         page.overflow_px                            # document scroll width minus viewport width (0: no overflow)
         page.clipped                                # elements whose content scrolls or is cut sideways (want [])
