@@ -1,19 +1,27 @@
 # Every target sets itself up: a fresh machine needs nothing but python3 (>= 3.11) and make.
 PYTHON ?= python3
+# The repository root, wherever make runs from (sam build runs the build-* targets in a scratch copy of the sources).
+ROOT := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 VENV := .venv
 BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
+SAM_ENV := SAM_CLI_TELEMETRY=0
+SAM_BUILD_DIR ?= .aws-sam/build
+STACK ?= kaltura-automations
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean
+.PHONY: help venv lint typecheck template-check test unit integration demo serve bench build deploy smoke clean
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
 	@echo "make test            lint, type check, template checks and the whole test suite"
 	@echo "make bench           run the benchmarks and print their figures"
+	@echo "make build           build the layer and functions for Lambda (python3.13 arm64) into .aws-sam/build"
+	@echo "make deploy          build, then sam deploy (guided the first time; then from samconfig.toml)"
+	@echo "make smoke STACK=..  check a deployed stack end to end (signed test notification, alarms, queues, schedules)"
 	@echo "make clean           remove virtualenvs and caches"
 
 $(BIN)/.installed: pyproject.toml
@@ -58,6 +66,35 @@ serve: venv
 
 bench: venv
 	$(BIN)/python benchmarks/run_all.py
+
+# ---------------------------------------------------------------- build and deploy
+# Every function and the layer use BuildMethod: makefile with ContextPath ./ (template.yaml): sam build runs the
+# build-<LogicalId> targets below with ARTIFACTS_DIR set, in a copy of the resource's source folder, and never looks
+# for a Python 3.13 on PATH. tools/lambda_build.py fetches the layer's wheels for python3.13 arm64 and compiles
+# bytecode when this machine has a Python 3.13 (it says so when it has none).
+build: venv $(SAM_VENV)/.installed
+	@echo "sam build: layer and functions for python3.13 arm64 into $(SAM_BUILD_DIR) (about a minute the first time)"
+	$(SAM_ENV) $(SAM) build --build-dir $(SAM_BUILD_DIR)
+
+build-SharedLayer:
+	$(ROOT)$(BIN)/python $(ROOT)tools/lambda_build.py layer . "$(ARTIFACTS_DIR)"
+
+build-%Function:
+	$(ROOT)$(BIN)/python $(ROOT)tools/lambda_build.py function . "$(ARTIFACTS_DIR)"
+
+# Guided the first time (it asks for the partner secret's ARN and saves the answers in samconfig.toml), then
+# unattended from samconfig.toml. The README's deploy section walks through every prompt.
+deploy: build
+	@if grep -q '^parameter_overrides' samconfig.toml; then \
+		echo "sam deploy with the answers saved in samconfig.toml (delete its parameter_overrides line to be asked again)"; \
+		$(SAM_ENV) $(SAM) deploy --template-file $(SAM_BUILD_DIR)/template.yaml; \
+	else \
+		echo "sam deploy --guided: first deploy, see the README's deploy section for each answer"; \
+		$(SAM_ENV) $(SAM) deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml; \
+	fi
+
+smoke: venv
+	$(BIN)/python -m kauto_ops.smoke --stack $(STACK) $(SMOKE_ARGS)
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
