@@ -3,8 +3,9 @@
 The template is translated with the SAM translator and created in moto's CloudFormation, so queues (with their redrive
 policies), tables, bucket, topic, roles and the functions with their resolved environments exist exactly as deployed.
 The local runner reads each function's handler and environment and each SQS event source mapping back from moto and
-runs the real handler code in this process with that environment. moto does not create the HTTP API or schedules: the
-local HTTP endpoint and the on-demand schedule trigger stand in for them.
+runs the real handler code in this process with that environment. moto does not create the HTTP API, alarms or
+schedules: the local HTTP endpoint stands in for the API, :mod:`kauto_local.cfn_gaps` creates the alarms and schedules
+through their APIs (nothing fires them: the on-demand schedule trigger of ``make serve`` does).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 import boto3
 from cfnlint.decode import cfn_yaml
+from kauto_local.cfn_gaps import StackResolver, create_alarms_and_schedules
 from moto.server import ThreadedMotoServer
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -187,6 +189,15 @@ class LocalAwsStack:
         summaries = cloudformation.list_stack_resources(StackName=STACK_NAME)["StackResourceSummaries"]
         physical_ids = {s["LogicalResourceId"]: s["PhysicalResourceId"] for s in summaries}
         self._enable_ttl(template, physical_ids)
+        resolver = StackResolver(
+            stack_name=STACK_NAME,
+            region=REGION,
+            translated=translated,
+            parameters=parameters,
+            physical_ids=physical_ids,
+            client=self.client,
+        )
+        create_alarms_and_schedules(resolver, translated, self.client)
         self._read_functions(code_dirs, physical_ids)
         self._read_queue_sources()
 
