@@ -87,10 +87,10 @@ build-%Function:
 deploy: build
 	@if grep -q '^parameter_overrides' samconfig.toml; then \
 		echo "sam deploy with the answers saved in samconfig.toml (delete its parameter_overrides line to be asked again)"; \
-		$(SAM_ENV) $(SAM) deploy --template-file $(SAM_BUILD_DIR)/template.yaml; \
+		$(SAM_ENV) $(SAM) deploy; \
 	else \
 		echo "sam deploy --guided: first deploy, see the README's deploy section for each answer"; \
-		$(SAM_ENV) $(SAM) deploy --guided --template-file $(SAM_BUILD_DIR)/template.yaml; \
+		$(SAM_ENV) $(SAM) deploy --guided; \
 	fi
 
 smoke: venv

@@ -50,7 +50,7 @@ from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import BodyFormat, KalturaSimulator, signature
 from kauto_local.simulator.dispatcher import encode_body
-from kauto_local.stack import LocalAwsStack, load_template
+from kauto_local.stack import STACK_NAME, LocalAwsStack, load_template
 
 ALERTS_OBSERVER_QUEUE = "kauto-local-alerts-observer"
 CONTROL_PREFIX = "/_local/"
@@ -577,6 +577,8 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
         f"  Kaltura:  {kaltura}, partner {settings.partner_id}, webhook signatures {settings.hash_algorithm}",
         f"  Webhook:  POST {webhook}",
         f"  Status:   curl -sS {base}/_local/status",
+        f"  Smoke:    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local make smoke STACK={STACK_NAME} "
+        f"SMOKE_ARGS='--endpoint-url {product.aws.endpoint_url} --webhook-url {base}'",
         "  Schedules (EventBridge Scheduler stand-in; a JSON body replaces the schedule's input):",
     ]
     width = max(len(name) for name in product.schedules)
