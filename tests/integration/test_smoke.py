@@ -67,9 +67,13 @@ def test_a_healthy_stack_passes_every_check_and_nothing_is_enqueued(product: Loc
     assert lines[-1] == "All checks passed."
     assert "HTTP 200, outcome ignored" in line(lines, "signed notification")
     assert "HTTP 401" in line(lines, "wrongly signed notification")
-    assert "4 found, the stack's template declares 4" in line(lines, "alarms")
+    alarms = product.aws.client("cloudwatch").describe_alarms()["MetricAlarms"]
+    assert alarms and [text for text in lines if "] ok    alarm " in text] == [
+        f"  [x] ok    alarm {name}: OK" for name in sorted(alarm["AlarmName"] for alarm in alarms)
+    ]
     assert "2 found, the stack's template declares 2" in line(lines, "schedules")
-    assert [text for text in lines if "dead-letter queue " in text and "empty" in text] != []
+    dead_letter_lines = [text for text in lines if "dead-letter queue " in text]
+    assert len(dead_letter_lines) >= 4 and all(text.endswith(": empty") for text in dead_letter_lines)
     assert line(lines, "schedule kauto-local-sweep").endswith("ENABLED")
     assert "parses" in line(lines, "automation config")
     assert product.depth("EventsQueueUrl") == 0  # the signed notification was answered, not enqueued

@@ -573,6 +573,7 @@ def _microservice_step(job: JobRecord, client: KalturaClient, deps: WeeklyDeps) 
     if status.state is ReportJobState.PENDING:
         waited = deps.clock() - handle.created_at
         if waited > job.limits.max_wait_seconds:
+            count("ReportJobPastDeadline")
             raise ReportJobFailedError(
                 f"Reports Microservice report {handle.report_name} still {status.detail or 'pending'} "
                 f"after {int(waited)} s"

@@ -1,10 +1,9 @@
-"""What moto's CloudFormation skips, created through the services' own APIs: the stack's alarms and schedules.
+"""The stack's EventBridge schedules, created through the Scheduler API (moto's CloudFormation skips them).
 
-moto records ``AWS::CloudWatch::Alarm`` and ``AWS::Scheduler::Schedule`` resources without creating them, so a check
-of a deployed stack (``make smoke``) would find neither locally. Here each one of the translated template is created
-as CloudFormation would: alarms named ``<stack>-<LogicalId>`` unless the template names them, schedules under their
-template name, intrinsics resolved against the stack moto created. Values moto cannot supply (the id of the HTTP API
-it does not create) resolve to the logical id: locally no metric ever feeds an alarm anyway.
+Each ``AWS::Scheduler::Schedule`` of the translated template is created as CloudFormation would, under its template
+name (``<stack>-sweep``...) with its expression, time zone, target, role, retry policy and dead-letter queue, so that
+what reads a deployed stack's schedules (``make smoke``) finds them locally too. Nothing fires them here: the on-demand
+trigger of ``make serve`` and the local asynchronous invoke do.
 """
 
 from __future__ import annotations
@@ -14,13 +13,10 @@ from typing import Any
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 
-# CloudFormation property -> API parameter conversions (CloudFormation accepts numbers as strings, the APIs do not).
-_ALARM_INTEGERS = frozenset({"Period", "EvaluationPeriods", "DatapointsToAlarm"})
-_ALARM_FLOATS = frozenset({"Threshold"})
-
 
 class StackResolver:
-    """Resolves ``Ref``, ``Fn::GetAtt``, ``Fn::Sub`` and ``Fn::Join`` against the stack moto created."""
+    """Resolves ``Ref`` (parameters, pseudo parameters, resources), ``Fn::GetAtt`` (queue, function and role ARNs),
+    ``Fn::Sub`` and ``Fn::Join`` against the stack moto created; what moto did not create resolves to its logical id."""
 
     def __init__(
         self,
@@ -105,33 +101,31 @@ class StackResolver:
         return "".join(out)
 
 
-def create_alarms_and_schedules(
-    resolver: StackResolver, translated: Mapping[str, Any], client: Callable[[str], Any]
-) -> None:
-    """Create every alarm and schedule of ``translated`` that moto's CloudFormation left out."""
-    stack_name = resolver.ref("AWS::StackName")
+def create_schedules(
+    translated: Mapping[str, Any],
+    parameters: Mapping[str, str],
+    physical_ids: Mapping[str, str],
+    client: Callable[[str], Any],
+    *,
+    stack_name: str = "kauto-local",
+    region: str = "us-east-1",
+) -> list[str]:
+    """Create every schedule of ``translated``; returns their names."""
+    resolver = StackResolver(
+        stack_name=stack_name,
+        region=region,
+        translated=translated,
+        parameters=parameters,
+        physical_ids=physical_ids,
+        client=client,
+    )
+    names = []
     for logical_id, resource in translated["Resources"].items():
-        properties = resource.get("Properties", {})
-        if resource["Type"] == "AWS::CloudWatch::Alarm":
-            alarm = {key: resolver.resolve(value) for key, value in properties.items()}
-            alarm.setdefault("AlarmName", f"{stack_name}-{logical_id}")
-            client("cloudwatch").put_metric_alarm(**_alarm_arguments(alarm))
-        elif resource["Type"] == "AWS::Scheduler::Schedule":
-            schedule = {key: resolver.resolve(value) for key, value in properties.items()}
-            schedule.setdefault("Name", f"{stack_name}-{logical_id}")
-            schedule.setdefault("State", "ENABLED")
-            client("scheduler").create_schedule(**schedule)
-
-
-def _alarm_arguments(alarm: Mapping[str, Any]) -> dict[str, Any]:
-    arguments = dict(alarm)
-    for key in _ALARM_INTEGERS & set(arguments):
-        arguments[key] = int(arguments[key])
-    for key in _ALARM_FLOATS & set(arguments):
-        arguments[key] = float(arguments[key])
-    for metric in arguments.get("Metrics", []):
-        if "Period" in metric:
-            metric["Period"] = int(metric["Period"])
-        if "MetricStat" in metric:
-            metric["MetricStat"]["Period"] = int(metric["MetricStat"]["Period"])
-    return arguments
+        if resource["Type"] != "AWS::Scheduler::Schedule":
+            continue
+        schedule = {key: resolver.resolve(value) for key, value in resource.get("Properties", {}).items()}
+        schedule.setdefault("Name", f"{stack_name}-{logical_id}")
+        schedule.setdefault("State", "ENABLED")
+        client("scheduler").create_schedule(**schedule)
+        names.append(str(schedule["Name"]))
+    return names
