@@ -10,6 +10,7 @@ SAM_VERSION := 1.170.0
 SAM_ENV := SAM_CLI_TELEMETRY=0
 SAM_BUILD_DIR ?= .aws-sam/build
 STACK ?= kaltura-automations
+SAMCONFIG ?= samconfig.toml
 CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
@@ -28,12 +29,14 @@ help:
 	@echo "make clean           remove virtualenvs and caches"
 
 $(BIN)/.installed: pyproject.toml
+	@echo "Creating $(VENV) with the project and its dev tools (about 30 s, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 $(SAM_VENV)/.installed:
+	@echo "Installing the AWS SAM CLI $(SAM_VERSION) into $(SAM_VENV) (about a minute, once)"
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
 	touch $@
@@ -103,12 +106,12 @@ build-%Function:
 # Guided the first time (it asks for the partner secret's ARN and saves the answers in samconfig.toml), then
 # unattended from samconfig.toml. The README's deploy section walks through every prompt.
 deploy: build
-	@if grep -q '^parameter_overrides' samconfig.toml; then \
-		echo "sam deploy with the answers saved in samconfig.toml (delete its parameter_overrides line to be asked again)"; \
-		$(SAM_ENV) $(SAM) deploy; \
+	@if grep -q '^parameter_overrides' $(SAMCONFIG); then \
+		echo "sam deploy with the answers saved in $(SAMCONFIG) (delete its parameter_overrides line to be asked again)"; \
+		$(SAM_ENV) $(SAM) deploy --config-file $(SAMCONFIG); \
 	else \
 		echo "sam deploy --guided: first deploy, see the README's deploy section for each answer"; \
-		$(SAM_ENV) $(SAM) deploy --guided; \
+		$(SAM_ENV) $(SAM) deploy --guided --config-file $(SAMCONFIG); \
 	fi
 
 smoke: venv
