@@ -175,11 +175,12 @@ def finish(root: Path, mount: str, what: str) -> None:
     else:
         say(
             f"{what}: no {RUNTIME_NAME} on this machine (PATH, ~/.pyenv/versions, RUNTIME_PYTHON): shipping WITHOUT "
-            "bytecode, so every cold start compiles the modules it imports (slower cold starts). Install "
+            "bytecode, so every cold start compiles the modules it imports. Install "
             f"{RUNTIME_NAME} and rebuild to ship bytecode."
         )
     size = sum(p.stat().st_size for p in root.rglob("*") if p.is_file())
-    say(f"{what}: {size / 1e6:.1f} MB unzipped (Lambda allows 250 MB for a function and its layers)")
+    shown = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
+    say(f"{what}: {shown} unzipped (Lambda allows 250 MB for a function and its layers)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
