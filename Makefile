@@ -89,10 +89,12 @@ bench: venv
 	$(BIN)/python benchmarks/run_all.py
 
 # ---------------------------------------------------------------- build and deploy
-# Every function and the layer use BuildMethod: makefile with ContextPath ./ (template.yaml): sam build runs the
-# build-<LogicalId> targets below with ARTIFACTS_DIR set, in a copy of the resource's source folder, and never looks
-# for a Python 3.13 on PATH. tools/lambda_build.py fetches the layer's wheels for python3.13 arm64 and compiles
-# bytecode when this machine has a Python 3.13 (it says so when it has none).
+# Every function and the layer use BuildMethod: makefile (template.yaml), so sam build never looks for a Python 3.13 on
+# PATH: it runs the build-<LogicalId> targets below with ARTIFACTS_DIR set, in a copy of the resource's source folder.
+# SAM looks for the Makefile in each resource's CodeUri folder unless its Metadata's ContextPath names another folder:
+# ContextPath ./ keeps this one Makefile instead of a copy in each shipped folder. tools/lambda_build.py fetches the
+# layer's wheels for python3.13 arm64 and compiles bytecode when this machine has a Python 3.13 (it says when not).
+# make deploy deploys .aws-sam/build; SAM_BUILD_DIR only lets the artifact tests build elsewhere.
 build: venv $(SAM_VENV)/.installed
 	@echo "sam build: layer and functions for python3.13 arm64 into $(SAM_BUILD_DIR) (about a minute the first time)"
 	$(SAM_ENV) $(SAM) build --build-dir $(SAM_BUILD_DIR)
