@@ -295,9 +295,12 @@ def _json_field(body: bytes, name: str) -> str | None:
 def _alarm_checks(cloudwatch: Any, stack: Stack) -> Iterator[Check]:
     names = {physical for _, physical in stack.of_type("AWS::CloudWatch::Alarm")}
     try:
-        # CloudFormation names an alarm <stack>-<LogicalId>-<suffix> unless the template names it.
-        for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{stack.name}-"):
-            names.update(alarm["AlarmName"] for alarm in page.get("MetricAlarms", []) + page.get("CompositeAlarms", []))
+        if not names:
+            # A stand-in stack that does not list its alarms (moto): CloudFormation would name them
+            # <stack>-<LogicalId>-<suffix>. Only then, since another stack's names can share the prefix.
+            for page in cloudwatch.get_paginator("describe_alarms").paginate(AlarmNamePrefix=f"{stack.name}-"):
+                found = page.get("MetricAlarms", []) + page.get("CompositeAlarms", [])
+                names.update(alarm["AlarmName"] for alarm in found)
         states: dict[str, str] = {}
         for chunk in _chunks(sorted(names), 100):
             answer = cloudwatch.describe_alarms(AlarmNames=chunk, AlarmTypes=["MetricAlarm", "CompositeAlarm"])
@@ -364,9 +367,10 @@ def _dead_letter_arns(client: Callable[[str], Any], sqs: Any, stack: Stack) -> s
 
 def _schedule_names(scheduler: Any, stack: Stack) -> set[str]:
     names = {physical for _, physical in stack.of_type("AWS::Scheduler::Schedule")}  # Ref: the schedule's name
-    # The template names each schedule <stack>-<purpose> (schedule names are unique per account and region).
-    for page in scheduler.get_paginator("list_schedules").paginate(NamePrefix=f"{stack.name}-"):
-        names.update(item["Name"] for item in page.get("Schedules", []))
+    if not names:
+        # A stand-in stack that does not list its schedules (moto): the template names them <stack>-<purpose>.
+        for page in scheduler.get_paginator("list_schedules").paginate(NamePrefix=f"{stack.name}-"):
+            names.update(item["Name"] for item in page.get("Schedules", []))
     return names
 
 

@@ -59,3 +59,43 @@ def test_register_adds_the_smoke_subcommand_to_kauto_ops() -> None:
 def test_main_without_a_stack_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert smoke.main([]) == 2
     assert "--stack" in capsys.readouterr().err
+
+
+class RecordingCloudWatch:
+    """Answers describe_alarms for the alarms it holds and records every call (stands in for CloudWatch)."""
+
+    def __init__(self, states: dict[str, str]) -> None:
+        self.states = states
+        self.calls: list[dict[str, object]] = []
+
+    def describe_alarms(self, **kwargs: object) -> dict[str, object]:
+        self.calls.append(kwargs)
+        names = kwargs.get("AlarmNames")
+        prefix = str(kwargs.get("AlarmNamePrefix", ""))
+        chosen = [n for n in self.states if (n in names if isinstance(names, list) else n.startswith(prefix))]
+        return {"MetricAlarms": [{"AlarmName": n, "StateValue": self.states[n]} for n in chosen]}
+
+    def get_paginator(self, _name: str) -> RecordingCloudWatch:
+        return self
+
+    def paginate(self, **kwargs: object) -> list[dict[str, object]]:
+        return [self.describe_alarms(**kwargs)]
+
+
+def test_alarms_are_the_stacks_own_not_another_stacks_sharing_the_name_prefix() -> None:
+    cloudwatch = RecordingCloudWatch(
+        {"kaltura-automations-EventsAlarm-AB12": "OK", "kaltura-automations-staging-EventsAlarm-CD34": "ALARM"}
+    )
+    stack = smoke.Stack(
+        name="kaltura-automations",
+        status="UPDATE_COMPLETE",
+        outputs={},
+        parameters={},
+        resources={"AWS::CloudWatch::Alarm": [("EventsAlarm", "kaltura-automations-EventsAlarm-AB12")]},
+        declared={"AWS::CloudWatch::Alarm": 1},
+    )
+
+    checks = list(smoke._alarm_checks(cloudwatch, stack))
+
+    assert [(c.name, c.ok) for c in checks] == [("alarms", True), ("alarm kaltura-automations-EventsAlarm-AB12", True)]
+    assert all("AlarmNamePrefix" not in call for call in cloudwatch.calls)
