@@ -40,6 +40,7 @@ from kauto.errors import KautoError
 from kauto_ops.stack import OpsError
 
 PROG = "kauto-ops smoke"
+DEFAULT_STACK = "kaltura-automations"  # samconfig.toml's stack_name
 HTTP_TIMEOUT_SECONDS = 15
 COMPLETE_STATES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 SMOKE_ENTRY_ID = "0_kautosmoke"
@@ -77,7 +78,9 @@ class Stack:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--stack", required=True, metavar="NAME", help="the deployed CloudFormation stack")
+    parser.add_argument(
+        "--stack", default=DEFAULT_STACK, metavar="NAME", help=f"the deployed stack (default: {DEFAULT_STACK})"
+    )
     parser.add_argument(
         "--partner", type=int, metavar="PARTNER_ID", help="partner to sign as (default: the secret's only partner)"
     )

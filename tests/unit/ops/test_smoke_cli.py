@@ -12,6 +12,7 @@ from kauto.intake.parsing import parse_body
 from kauto.intake.signature import verify_signature
 from kauto.models import EventKind
 from kauto_ops import smoke
+from kauto_ops.cli import build_parser
 
 SECRET_DOCUMENT = """{"partners": {"1234567": {"admin_secret": "0123456789abcdef0123456789abcdef",
   "webhook_hash_algorithms": ["sha512", "sha256"], "service_url": "https://www.kaltura.com"}}}"""
@@ -56,9 +57,14 @@ def test_register_adds_the_smoke_subcommand_to_kauto_ops() -> None:
     assert (args.stack, args.partner, args.webhook_url, args.endpoint_url) == ("kaltura-automations", 42, None, None)
 
 
-def test_main_without_a_stack_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    assert smoke.main([]) == 2
-    assert "--stack" in capsys.readouterr().err
+def test_kauto_ops_runs_smoke_against_the_default_stack_and_refuses_a_bad_partner_id(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = build_parser().parse_args(["smoke"])
+
+    assert (args.command, args.stack) == (smoke.run, "kaltura-automations")
+    assert smoke.main(["--partner", "abc"]) == 2
+    assert "--partner" in capsys.readouterr().err
 
 
 class RecordingCloudWatch:
