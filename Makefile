@@ -15,7 +15,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check checkov test unit integration demo serve bench build deploy smoke clean
+.PHONY: help venv browser lint typecheck template-check checkov test unit integration demo serve bench build deploy smoke \
+	clean
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
@@ -26,6 +27,7 @@ help:
 	@echo "make build           build the layer and functions for Lambda (python3.13 arm64) into .aws-sam/build"
 	@echo "make deploy          build, then sam deploy (guided the first time; then from samconfig.toml)"
 	@echo "make smoke STACK=..  check a deployed stack end to end (signed test notification, alarms, queues, schedules)"
+	@echo "make browser         install Debian's chromium for the page tests (headless; skipped where it cannot be)"
 	@echo "make clean           remove virtualenvs and caches"
 
 $(BIN)/.installed: pyproject.toml
@@ -52,6 +54,19 @@ $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 
 venv: $(BIN)/.installed
 
+# The pages people look at (weekly digest, session summary) are tested in headless Chromium (tests/browser.py).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the page tests (apt-get; takes a minute or two)..."; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) \
+			&& echo "chromium installed: $$(chromium --version 2>/dev/null)" \
+			|| echo "chromium could not be installed: the page tests will be skipped"; \
+	else \
+		echo "chromium is not installed and apt-get needs root: the page tests will be skipped"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -64,7 +79,7 @@ template-check: venv $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-unit: venv
+unit: venv browser
 	$(BIN)/pytest tests/unit tests/template
 
 integration: venv
@@ -76,7 +91,7 @@ checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 	@# No network: skip the download of Prisma Cloud guideline links.
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml
 
-test: lint typecheck template-check checkov
+test: lint typecheck template-check checkov browser
 	$(BIN)/pytest -n 2
 
 demo: venv
