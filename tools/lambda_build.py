@@ -40,6 +40,8 @@ LAYER_MOUNT = "/opt/python"  # where Lambda puts a layer's python/ folder
 FUNCTION_MOUNT = "/var/task"
 SKIPPED_NAMES = {"__pycache__", ".pytest_cache", ".mypy_cache"}
 TEST_FOLDERS = ("tests", "test")
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+"""The runtime has them; a dependency that requires botocore (aws-xray-sdk) must not ship a copy that shadows it."""
 
 
 def runtime_python_candidates(home: Path, path_dirs: Iterable[str]) -> list[Path]:
@@ -118,6 +120,10 @@ def install_dependencies(requirements: Path, target: Path) -> None:
     for package in target.iterdir():
         for name in TEST_FOLDERS:
             shutil.rmtree(package / name, ignore_errors=True)
+    for installed in target.iterdir():
+        distribution = installed.name.split("-", 1)[0] if installed.name.endswith(".dist-info") else installed.name
+        if distribution in RUNTIME_PROVIDED:
+            shutil.rmtree(installed)
 
 
 def compile_bytecode(python: Path, root: Path, mount: str) -> None:

@@ -172,8 +172,11 @@ def test_layer_ships_the_kauto_sources_and_nothing_of_tests_fakes_local_or_opera
 
     assert shipped == expected
     assert not (layer_dir / "bin").exists(), "console scripts name the build host's interpreter"
-    for root in [layer_dir, *function_dirs.values()]:
+    # Our code anywhere; third-party packages at their top (a library may have a subpackage named ``local``).
+    for root in [layer_dir / "kauto", *function_dirs.values()]:
         assert [p for p in root.rglob("*") if p.name in NOT_SHIPPED] == []
+    assert [p for p in layer_dir.iterdir() if p.name in NOT_SHIPPED] == []
+    assert [p for p in layer_dir.glob("*/*") if p.name in {"tests", "test"}] == []
     for name, folder in function_dirs.items():
         assert {p.name for p in folder.iterdir() if p.is_file()} == {"app.py"}, name
 
