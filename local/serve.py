@@ -42,15 +42,14 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from kauto.automation_config import build_automation_config, deep_merge
-from kauto.config import parse_partner_secrets
-from kauto.errors import ConfigError
+from kauto.automation_config import deep_merge
 from kauto_local.http_api import LocalHttpApi, routes_from_template
 from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import BodyFormat, KalturaSimulator, signature
 from kauto_local.simulator.dispatcher import encode_body
 from kauto_local.stack import LocalAwsStack, load_template
+from kauto_ops.config_cli import check_documents
 
 ALERTS_OBSERVER_QUEUE = "kauto-local-alerts-observer"
 CONTROL_PREFIX = "/_local/"
@@ -468,11 +467,9 @@ def serve_automation_config(settings: ServeSettings) -> dict[str, Any]:
 
 def check_configuration(secrets: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """Validate both documents as the functions will (fail now, not on the first notification)."""
-    try:
-        parse_partner_secrets(json.dumps(secrets))
-        build_automation_config(json.loads(json.dumps(config)))
-    except ConfigError as error:
-        raise SettingsError(f"configuration: {error}") from error
+    problems = check_documents(secret=json.dumps(secrets), automation=json.dumps(config))
+    if problems:
+        raise SettingsError("\n".join(["the configuration is invalid (kauto-config check):", *problems]))
     if len(json.dumps(config, separators=(",", ":"))) > CONFIG_PARAMETER_LIMIT:
         raise SettingsError(f"KAUTO_CONFIG_FILE: the configuration exceeds {CONFIG_PARAMETER_LIMIT} bytes")
 

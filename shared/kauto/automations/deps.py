@@ -24,6 +24,7 @@ from kauto.errors import ConfigError
 from kauto.kaltura import ClientSettings, InvocationBudget, KalturaClient, get_client
 from kauto.models import KalturaEvent
 from kauto.partner_credentials import partner_credentials
+from kauto.validation import Problem
 
 DEFAULT_WORKER_TIMEOUT_SECONDS = 900
 """Lambda's maximum run time: without ``WORKER_TIMEOUT_SECONDS`` a claim is considered abandoned only after it."""
@@ -58,6 +59,8 @@ class AutomationDeps:
     """Wall-clock unix seconds."""
     worker_timeout_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS
     """How long one worker invocation can run: a claim older than this belongs to a worker that died."""
+    secret_problems: Callable[[], Mapping[str, tuple[Problem, ...]]] = field(default=lambda: {})
+    """The broken entries of the partner secret (key as written -> problems); read by the sweep's alert."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """Lookups shared by the records of one invocation (e.g. a partner's catalog items); gone with the deps."""
 
@@ -85,6 +88,7 @@ def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) ->
         kaltura=InvocationKaltura(secrets_arn, InvocationBudget.from_lambda_context(lambda_context)),
         events=SqsEventQueue(queue_url),
         worker_timeout_seconds=_worker_timeout(env),
+        secret_problems=partner_directory(secrets_arn).broken,
     )
 
 
