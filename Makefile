@@ -7,10 +7,11 @@ SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean
+.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean config-docs
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
+	@echo "make config-docs     regenerate the README's configuration tables from the schemas"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
 	@echo "make test            lint, type check, template checks and the whole test suite"
 	@echo "make bench           run the benchmarks and print their figures"
@@ -52,6 +53,9 @@ test: lint typecheck template-check
 
 demo: venv
 	$(BIN)/python -m kauto_local.demo
+
+config-docs: venv
+	$(BIN)/python -m kauto_ops.config_docs README.md
 
 serve: venv
 	$(BIN)/python -m kauto_local.serve

@@ -46,8 +46,10 @@ PLACEHOLDERS = frozenset(
 )
 LIST_PLACEHOLDERS = frozenset({"entries", "categories", "virtual_events", "playback_contexts"})
 
-_ID_LIST = tuple[Annotated[str, Meta(pattern=r"^[^|,;=\s]{1,128}$")], ...]
-_COLUMNS = tuple[Annotated[str, Meta(pattern=r"^[^\x00-\x1f\x7f]{1,128}$")], ...]
+_ID_LIST = tuple[
+    Annotated[str, Meta(pattern=r"^[^|,;=\s]{1,128}$", extra={"expected": "an id without | , ; = or spaces"})], ...
+]
+_COLUMNS = tuple[Annotated[str, Meta(pattern=r"^[^\x00-\x1f\x7f]{1,128}$", extra={"expected": "a column name"})], ...]
 _BASE_URL = r"^https?://[^/?#\s]+(/[^?#\s]*)?$"
 _TIME_ZONE_EXPECTED = "an IANA time zone that exists, such as Europe/Berlin, or null"
 
@@ -128,7 +130,11 @@ class WeeklyReport(_Schema, frozen=True):
 
     name: Annotated[
         str,
-        Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Output file <name>.csv; unique in the set."),
+        Meta(
+            pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+            description="Output file <name>.csv; unique in the set.",
+            extra={"expected": "lowercase letters, digits, _ and - (at most 64, not starting with _ or -)"},
+        ),
     ]
     surface: Annotated[Surface, Meta(description="The Kaltura API the report comes from.")]
     report_type: Annotated[
@@ -150,7 +156,7 @@ class WeeklyReport(_Schema, frozen=True):
     columns: Annotated[_COLUMNS, Meta(description="Output only these columns, in this order; empty: all.")] = ()
     timestamp_columns: Annotated[_COLUMNS, Meta(description="Unix-seconds columns that get an <column>_iso twin.")] = ()
     order: Annotated[
-        Annotated[str, Meta(pattern=r"^[+-]?[A-Za-z0-9_]{1,64}$")] | None,
+        Annotated[str, Meta(pattern=r"^[+-]?[A-Za-z0-9_]{1,64}$", extra={"expected": "a column, + or - first"})] | None,
         Meta(
             description="getTable / getUrlForReportAsCsv order: a column with an optional + or - prefix.",
         ),
@@ -162,7 +168,10 @@ class WeeklyReport(_Schema, frozen=True):
         Pieces.DAY
     )
     params: Annotated[
-        dict[Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,63}$")], str],
+        dict[
+            Annotated[str, Meta(pattern=r"^[A-Za-z][A-Za-z0-9_.]{0,63}$", extra={"expected": "a parameter name"})],
+            str,
+        ],
         Meta(
             description="getCsvFromStringParams params / microservice reportParameters, with placeholders such as "
             "{from_unix}; empty: the defaults of room reports 6000-6002 and of the microservice."
@@ -236,7 +245,7 @@ class WeeklyPartner(_Schema, frozen=True):
         Meta(description="IANA zone of the week boundaries; null: the deployment's ScheduleTimezone."),
     ] = None
     reports_service_url: Annotated[
-        Annotated[str, Meta(pattern=_BASE_URL)] | None,
+        Annotated[str, Meta(pattern=_BASE_URL, extra={"expected": "an http(s) base URL"})] | None,
         Meta(
             description="Reports Microservice base URL, e.g. https://reports.nvp1.ovp.kaltura.com; null: the "
             "partner secret's.",
