@@ -65,9 +65,10 @@ def rewrite(text: str) -> str:
     """``text`` (the README) with every marked table regenerated."""
     for name in TABLES:
         pattern = re.compile(rf"(<!-- kauto-config:{name} -->\n).*?(<!-- /kauto-config:{name} -->)", re.S)
-        if not pattern.search(text):
+        match = pattern.search(text)
+        if match is None:
             raise ValueError(f"README.md has no <!-- kauto-config:{name} --> ... <!-- /kauto-config:{name} --> block")
-        text = pattern.sub(lambda match, name=name: match.group(1) + render(name) + "\n" + match.group(2), text)
+        text = text[: match.end(1)] + render(name) + "\n" + text[match.start(2) :]
     return text
 
 

@@ -295,12 +295,12 @@ def document_problems(document: Any, *, required: str | None, allowed: tuple[str
     if not isinstance(document, dict):
         return [Problem("(document)", f"an object with the keys {', '.join(allowed)}")]
     found = [Problem(str(key), unknown_key(str(key), allowed)) for key in document if key not in allowed]
-    partners = document.get("partners")
-    if required == "partners" and partners is None:
-        found.append(Problem("partners", "required: an object keyed by partner id"))
-    elif partners is not None and not isinstance(partners, dict):
+    if "partners" not in document:
+        if required == "partners":
+            found.append(Problem("partners", "required: an object keyed by partner id"))
+    elif not isinstance(document["partners"], dict):
         found.append(Problem("partners", "an object keyed by partner id"))
-    elif required == "partners" and not partners:
+    elif required == "partners" and not document["partners"]:
         found.append(Problem("partners", "at least one partner"))
     return found
 
