@@ -22,8 +22,8 @@ from pathlib import Path
 import msgspec
 import msgspec.inspect as mi
 from kauto.automation_config import PartnerSettings
+from kauto.collector import describe
 from kauto.config import PartnerEntry
-from kauto.validation import describe
 from kauto.weekly.schema import WeeklySection
 
 TABLES: Mapping[str, tuple[type[msgspec.Struct], str]] = {

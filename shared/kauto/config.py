@@ -28,7 +28,7 @@ from msgspec import Meta
 
 from kauto.aws.secrets import CachedSecret
 from kauto.errors import ConfigError, PartnerConfigError
-from kauto.validation import ConfigErrors, Problem, describe_annotation, join, unknown_key, validate
+from kauto.validation import ConfigErrors, Problem, check_value, join, validate
 
 WEBHOOK_HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
 """Algorithms Kaltura can sign webhooks with (secureHashingAlgo 1, 2, 3)."""
@@ -75,7 +75,13 @@ def settings_from_env(cls: type[S], environ: Mapping[str, str] | None = None) ->
         try:
             values[field.name] = msgspec.convert(raw, field.type, strict=False)
         except msgspec.ValidationError:
+            from kauto.collector import describe_annotation
+
             problems.append(Problem(name, describe_annotation(field.type)))
+            continue
+        expected = check_value(field.type, values[field.name])
+        if expected is not None:
+            problems.append(Problem(name, expected))
     if problems:
         raise ConfigErrors("environment", problems)
     return cls(**values)
@@ -100,6 +106,29 @@ class WebhookSettings(Schema, frozen=True):
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebhookSettings:
         """Read and validate the settings; raises :class:`ConfigErrors` naming every missing variable."""
         return settings_from_env(cls, environ)
+
+
+MAX_WORKER_TIMEOUT_SECONDS = 900
+"""Lambda's maximum run time."""
+
+
+class WorkerSettings(Schema, frozen=True):
+    """What the event worker and the sweep need from their environment (names from template.yaml)."""
+
+    ledger_table: Annotated[str, Meta(description="Name of the ledger table")]
+    reports_bucket: Annotated[str, Meta(description="Name of the reports bucket")]
+    alerts_topic_arn: Annotated[str, Meta(description="ARN of the alerts topic")]
+    events_queue_url: Annotated[str, Meta(description="URL of the events queue")]
+    partner_secrets_arn: Annotated[str, Meta(description="ARN of the partner secret")]
+    automation_config_parameter: Annotated[str, Meta(description="Name of the automation config SSM parameter")]
+    worker_timeout_seconds: Annotated[
+        int,
+        Meta(
+            ge=1,
+            le=MAX_WORKER_TIMEOUT_SECONDS,
+            description="The worker's timeout: a claim older than this belongs to a worker that died.",
+        ),
+    ] = MAX_WORKER_TIMEOUT_SECONDS
 
 
 # ------------------------------------------------------------------------------------------- partner secret
@@ -294,7 +323,12 @@ def document_problems(document: Any, *, required: str | None, allowed: tuple[str
     """The top-level problems that make a whole document unusable (not an object, no ``partners``, unknown keys)."""
     if not isinstance(document, dict):
         return [Problem("(document)", f"an object with the keys {', '.join(allowed)}")]
-    found = [Problem(str(key), unknown_key(str(key), allowed)) for key in document if key not in allowed]
+    found: list[Problem] = []
+    unknown = [str(key) for key in document if key not in allowed]
+    if unknown:
+        from kauto.collector import unknown_key
+
+        found += [Problem(key, unknown_key(key, allowed)) for key in unknown]
     if "partners" not in document:
         if required == "partners":
             found.append(Problem("partners", "required: an object keyed by partner id"))

@@ -57,18 +57,17 @@ moment reports (a row per session or per day) split exactly. Use ``"on_row_limit
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
+from msgspec import Meta
 
 from kauto.automation_config import AutomationConfig
 from kauto.automations.sessions import ROOM_REPORTS
-from kauto.config import is_partner_id
-from kauto.errors import ConfigError
+from kauto.config import Schema, is_partner_id
 from kauto.validation import ConfigErrors, join, validate
 from kauto.weekly.schema import (
     DEFAULT_REPORTS,
@@ -76,6 +75,7 @@ from kauto.weekly.schema import (
     MAX_REPORTS,
     MICROSERVICE_DEFAULT_PARAMS,
     PLACEHOLDERS,
+    TIME_ZONE_CHECK,
     Pieces,
     ReportFilters,
     RowLimit,
@@ -94,17 +94,37 @@ __all__ = [
     "PLACEHOLDERS",
     "Pieces",
     "ReportFilters",
+    "ReportWorkerSettings",
     "RowLimit",
+    "RunSettings",
     "Surface",
     "Template",
     "WeeklyConfig",
     "WeeklyReport",
     "WeeklySettings",
-    "check_time_zone",
     "parse_report",
     "parse_template",
     "parse_weekly_config",
 ]
+
+
+class RunSettings(Schema, frozen=True):
+    """What the weekly scheduler needs from its environment (names from template.yaml)."""
+
+    ledger_table: Annotated[str, Meta(description="Name of the ledger table")]
+    report_jobs_queue_url: Annotated[str, Meta(description="URL of the report jobs queue")]
+    automation_config_parameter: Annotated[str, Meta(description="Name of the automation config SSM parameter")]
+    weekly_time_zone: Annotated[
+        str, TIME_ZONE_CHECK, Meta(description="The schedule's zone: where weeks are cut unless the config says")
+    ] = "UTC"
+
+
+class ReportWorkerSettings(RunSettings, frozen=True, kw_only=True):
+    """What the report worker needs from its environment, beyond :class:`RunSettings`."""
+
+    reports_bucket: Annotated[str, Meta(description="Name of the reports bucket")]
+    alerts_topic_arn: Annotated[str, Meta(description="ARN of the alerts topic")]
+    partner_secrets_arn: Annotated[str, Meta(description="ARN of the partner secret")]
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,11 +226,3 @@ def _settings(partner: WeeklyPartner) -> WeeklySettings:
         checkpoint_margin_seconds=partner.checkpoint_margin_seconds,
         reports=tuple(resolve_report(report) for report in partner.reports),
     )
-
-
-def check_time_zone(name: str, setting: str) -> zoneinfo.ZoneInfo:
-    """The IANA zone ``name``; raises :class:`ConfigError` naming ``setting`` when it does not exist."""
-    try:
-        return zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(setting, "an IANA time zone that exists, such as Europe/Berlin") from None
