@@ -45,7 +45,7 @@ CONFIG_TTL_SECONDS = 300.0
 AUTOMATION_DOCUMENT = "automation config"
 
 MAX_LIST_RESULTS = 10_000
-"""Kaltura object lists stop at 10,000 results (docs/kaltura.md#report-limits)."""
+"""Kaltura object lists stop at 10,000 results (docs/kaltura.md#api-success)."""
 CAPTIONS_FEATURE = 1
 """``KalturaVendorServiceFeature`` CAPTIONS (docs/kaltura.md#reach-enums)."""
 SESSION_REPORT_IDS = (6000, 6001, 6002)

@@ -31,10 +31,10 @@ from kauto.errors import ConfigError, PartnerConfigError
 from kauto.validation import ConfigErrors, Problem, check_value, join, validate
 
 WEBHOOK_HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
-"""Algorithms Kaltura can sign webhooks with (secureHashingAlgo 1, 2, 3)."""
+"""Algorithms Kaltura can sign webhooks with (docs/kaltura.md#signature: secureHashingAlgo 1, 2, 3)."""
 
 APP_TOKEN_HASH_TYPES = ("SHA1", "MD5", "SHA256", "SHA512")
-"""``hashType`` values of a Kaltura app token."""
+"""``hashType`` values of a Kaltura app token (docs/kaltura.md#app-tokens)."""
 
 SESSION_MODES = ("auto", "app_token", "local", "session_start")
 """How workers obtain a KS: the values of ``kauto.kaltura.SessionMode`` (not imported here: that package loads the

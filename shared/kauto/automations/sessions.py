@@ -3,22 +3,23 @@
 Triggers (all end in :func:`pull_session`):
 
 - :func:`pull_session_reports`: a ``session_ended`` event, from the session cue point webhook or from the sweep.
-- :func:`handle_meeting_recording_ready`: a meeting recording (adminTag ``kalturameeting``, PROTOCOL.md §8) became
-  ready; the session it recorded is looked up in report 6000 (see :func:`match_recording_session`).
+- :func:`handle_meeting_recording_ready`: a meeting recording (adminTag ``kalturameeting``,
+  docs/kaltura.md#room-session-end) became ready; the session it recorded is looked up in report 6000 (see
+  :func:`match_recording_session`).
 
 Per session (partner, room entry, session cue point id):
 
 - The ledger row ``pk=session#<pid>#<room>``, ``sk=<session id>`` is claimed (state ``pulling``) before any pull and
   set to ``done`` after the manifest is written. A done session is not pulled again unless forced; a re-run (forced,
   or after a failure) writes the same keys: the S3 prefix chosen by the first attempt is kept in the row.
-- Each configured report is pulled with ``report.getCsvFromStringParams`` (PROTOCOL.md §7.3) over the session window
-  padded by ``session_reports.window_padding_seconds``, narrowed server-side where the report has a filter for it
-  (6000 ``entry_ids``, 6001 ``entry_ids`` + ``cue_point_ids``, 6002 ``parentEntryIds``) and filtered here to the
-  session's rows (:func:`room_rows` plus the session id / time). The body streams from Kaltura through
+- Each configured report is pulled with ``report.getCsvFromStringParams`` (docs/kaltura.md#report-csv-strings) over the
+  session window padded by ``session_reports.window_padding_seconds``, narrowed server-side where the report has a
+  filter for it (6000 ``entry_ids``, 6001 ``entry_ids`` + ``cue_point_ids``, 6002 ``parentEntryIds``) and filtered here
+  to the session's rows (:func:`room_rows` plus the session id / time). The body streams from Kaltura through
   :class:`~kauto.csvclean.CsvCleaner` into the S3 multipart writer: memory stays bounded whatever the size.
-- Keys (ARCHITECTURE.md): ``sessions/partner_id=<pid>/date=<session start, UTC>/entry_id=<room>/session_id=<id>/``
+- Keys: ``sessions/partner_id=<pid>/date=<session start, UTC>/entry_id=<room>/session_id=<id>/``
   + ``room_data.csv``, ``attendees.csv``, ``breakouts.csv`` and ``manifest.json`` (written last: it marks a complete
-  run).
+  run; docs/architecture.md#contracts).
 - Threshold metrics are accumulated from the same rows while they stream (:mod:`kauto.automations.thresholds`) and
   alerts published once per (rule, session).
 
@@ -700,10 +701,10 @@ def session_from_event(event: KalturaEvent) -> RoomSession:
     """The session a ``session_ended`` event names, its times normalized to unix seconds.
 
     Fields: ``entryId`` (room), ``cuePointId`` or ``id`` (session), ``startTime``/``endTime``. The sweep sends unix
-    seconds. A session cue point sends ``startTime``/``endTime``/``duration`` in milliseconds (PROTOCOL.md §8), as
-    offsets on the room's timeline: those are anchored at the cue point's ``triggeredAt`` or ``createdAt`` (when
-    the session cue point was created, i.e. when the session started). Values of 10^11 and more are unix
-    milliseconds, values from 10^9 unix seconds, smaller ones millisecond offsets.
+    seconds. A session cue point sends ``startTime``/``endTime``/``duration`` in milliseconds
+    (docs/kaltura.md#room-session-end), as offsets on the room's timeline: those are anchored at the cue point's
+    ``triggeredAt`` or ``createdAt`` (when the session cue point was created, i.e. when the session started). Values of
+    10^11 and more are unix milliseconds, values from 10^9 unix seconds, smaller ones millisecond offsets.
     """
     fields = event.fields
     room = _text(fields.get("entryId")) or event.entry_id

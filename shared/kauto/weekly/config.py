@@ -209,7 +209,8 @@ def resolve_report(report: WeeklyReport) -> WeeklyReport:
         return report
     changes: dict[str, Any] = {}
     if not report.params:
-        # Room reports select sessions whose start lies in [from, to] (docs/kaltura.md#room-reports).
+        # Room reports select sessions whose start lies in [from, to] (docs/kaltura.md#report-csv-strings via the
+        # session reports).
         changes["params"] = {room.from_param: "{from_unix}", room.to_param: "{to_unix}", room.room_param: "{entries}"}
     if not report.timestamp_columns:
         changes["timestamp_columns"] = tuple(sorted(room.spec.timestamp_columns))

@@ -231,8 +231,9 @@ DEFAULT_REPORTS: tuple[dict[str, Any], ...] = (
     {"name": "attendees", "surface": "getCsvFromStringParams", "report_id": 6001},
     {"name": "breakouts", "surface": "getCsvFromStringParams", "report_id": 6002},
 )
-"""Content performance, per-user engagement (through the CSV export: users outnumber entries), drop-off, platforms,
-geography, and the room reports of the week's sessions."""
+"""Content performance, per-user engagement (through the CSV export, 60,000 rows per query,
+docs/kaltura.md#report-csv-url: users outnumber entries by far), drop-off, platforms, geography, and the room reports of
+the week's sessions."""
 
 
 class WeeklyPartner(_Schema, frozen=True):
