@@ -319,10 +319,30 @@ def load_json(text: str, document_name: str) -> Any:
         raise ConfigErrors(document_name, [Problem("(document)", "valid JSON")]) from None
 
 
+MAX_NESTING = 32
+"""How deep a configuration document may nest (the deepest valid one nests 7 levels); deeper is refused up front."""
+
+
+def too_deep(document: Any, limit: int = MAX_NESTING) -> bool:
+    """Whether ``document`` nests objects and lists more than ``limit`` levels deep (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth >= limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def document_problems(document: Any, *, required: str | None, allowed: tuple[str, ...]) -> list[Problem]:
-    """The top-level problems that make a whole document unusable (not an object, no ``partners``, unknown keys)."""
+    """The top-level problems that make a whole document unusable (not an object, nested too deep, no ``partners``,
+    unknown keys)."""
     if not isinstance(document, dict):
         return [Problem("(document)", f"an object with the keys {', '.join(allowed)}")]
+    if too_deep(document):
+        return [Problem("(document)", f"nested at most {MAX_NESTING} levels deep")]
     found: list[Problem] = []
     unknown = [str(key) for key in document if key not in allowed]
     if unknown:

@@ -173,3 +173,13 @@ def test_mutations_of_a_valid_automation_config(document: Any) -> None:
 def test_the_valid_documents_are_valid() -> None:
     assert set(parse_partner_secrets(json.dumps(VALID_SECRET)).partners) == {1234567, 7654321}
     assert build_automation_config(VALID_AUTOMATION).problems == ()
+
+
+def test_deeply_nested_documents_are_configuration_errors() -> None:
+    for depth in (40, 800, 5000):  # past the nesting bound, around the recursion limit, past json's own limit
+        nested = "[" * depth + "]" * depth
+        secret = json.dumps({"partners": {"1": {"admin_secret": "x", "webhook_hash_algorithms": ["sha256"]}}})
+        check_secret_document(secret.replace('"x"', nested))
+        check_automation_document(
+            json.dumps({"partners": {"1": {"captions": {"media_types": []}}}}).replace("[]", nested)
+        )
