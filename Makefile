@@ -9,7 +9,7 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check checkov test unit integration demo serve bench clean config-docs
+.PHONY: help venv browser lint typecheck template-check checkov test unit integration demo serve bench clean config-docs
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
@@ -18,6 +18,7 @@ help:
 	@echo "make test            lint, type check, template checks, checkov and the whole test suite"
 	@echo "make checkov         scan template.yaml with checkov (skips and reasons: .checkov.yaml)"
 	@echo "make bench           run the benchmarks and print their figures"
+	@echo "make browser         install Debian's chromium for the page tests (headless; skipped where it cannot be)"
 	@echo "make clean           remove virtualenvs and caches"
 
 $(BIN)/.installed: pyproject.toml
@@ -42,6 +43,19 @@ $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
 
 venv: $(BIN)/.installed
 
+# The pages people look at (weekly digest, session summary) are tested in headless Chromium (tests/browser.py).
+browser:
+	@if command -v chromium >/dev/null 2>&1; then \
+		echo "chromium: $$(chromium --version 2>/dev/null)"; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		echo "Installing Debian's chromium for the page tests (apt-get; takes a minute or two)..."; \
+		( apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null ) \
+			&& echo "chromium installed: $$(chromium --version 2>/dev/null)" \
+			|| echo "chromium could not be installed: the page tests will be skipped"; \
+	else \
+		echo "chromium is not installed and apt-get needs root: the page tests will be skipped"; \
+	fi
+
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -54,7 +68,7 @@ template-check: venv $(SAM_VENV)/.installed
 	$(BIN)/cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml --region $(AWS_DEFAULT_REGION)
 
-unit: venv
+unit: venv browser
 	$(BIN)/pytest tests/unit tests/template
 
 integration: venv
@@ -66,7 +80,7 @@ checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 	@# No network: skip the download of Prisma Cloud guideline links.
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml
 
-test: lint typecheck template-check checkov
+test: lint typecheck template-check checkov browser
 	$(BIN)/pytest -n 2
 
 demo: venv

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kauto.automation_config import AutomationConfig, load_automation_config
+from kauto.automations.audit import audited, new_trail
 from kauto.aws.alerts import AlertPublisher, SnsAlertPublisher
+from kauto.aws.audit import AuditTrail
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.queue import SqsEventQueue
@@ -62,6 +64,9 @@ class AutomationDeps:
     """The broken entries of the partner secret (key as written -> problems); read by the sweep's alert."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """Lookups shared by the records of one invocation (e.g. a partner's catalog items); gone with the deps."""
+    audit: AuditTrail = field(default_factory=lambda: AuditTrail(None, clock=time.time))
+    """This invocation's audit trail (:mod:`kauto.automations.audit`): fed by the ledger, alert and store ports that
+    :func:`build_deps` wraps; the handler flushes it once at the end."""
 
 
 def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) -> AutomationDeps:
@@ -75,15 +80,22 @@ def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) ->
     settings = settings_from_env(WorkerSettings, environ)
     secrets_arn = settings.partner_secrets_arn
     ledger = DynamoLedger(dynamodb_client(), settings.ledger_table)
+    store = S3ObjectStore(s3_client(), settings.reports_bucket)
+    trail = new_trail(store, time.time, getattr(lambda_context, "aws_request_id", None))
+    # The alert publisher's claims go to the raw ledger: published alerts are stated by the publisher wrapper.
+    audited_ledger, alerts, audited_store = audited(
+        ledger, SnsAlertPublisher(sns_client(), settings.alerts_topic_arn, ledger), store, trail
+    )
     return AutomationDeps(
         config=load_automation_config(settings.automation_config_parameter),
-        ledger=ledger,
-        alerts=SnsAlertPublisher(sns_client(), settings.alerts_topic_arn, ledger),
-        store=S3ObjectStore(s3_client(), settings.reports_bucket),
+        ledger=audited_ledger,
+        alerts=alerts,
+        store=audited_store,
         kaltura=InvocationKaltura(secrets_arn, InvocationBudget.from_lambda_context(lambda_context)),
         events=SqsEventQueue(settings.events_queue_url),
         worker_timeout_seconds=settings.worker_timeout_seconds,
         secret_problems=partner_directory(secrets_arn).broken,
+        audit=trail,
     )
 
 
