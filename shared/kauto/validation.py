@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import typing
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, NamedTuple, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import msgspec
 
@@ -31,8 +31,11 @@ T = TypeVar("T")
 PERCENT_HINT = "this looks like a percentage: ratios are written 0..1, e.g. 0.3 for 30%"
 
 
-class Problem(NamedTuple):
-    """One invalid setting: where (``partners.1234567.captions.min_duration_seconds``) and what was expected."""
+class Problem(msgspec.Struct, frozen=True):
+    """One invalid setting: where (``partners.1234567.captions.min_duration_seconds``) and what was expected.
+
+    A Struct rather than a NamedTuple: creating a NamedTuple class compiles code, half a millisecond of the webhook's
+    cold start."""
 
     path: str
     expected: str
