@@ -632,6 +632,8 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
         f"  Kaltura:  {kaltura}, partner {settings.partner_id}, webhook signatures {settings.hash_algorithm}",
         f"  Webhook:  POST {webhook}",
         f"  Status:   curl -sS {base}/_local/status",
+        f"  Smoke:    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local make smoke STACK={STACK_NAME} "
+        f"SMOKE_ARGS='--endpoint-url {product.aws.endpoint_url} --webhook-url {base}'",
         "  Schedules (EventBridge Scheduler stand-in; a JSON body replaces the schedule's input):",
     ]
     width = max(len(name) for name in product.schedules)
