@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
@@ -43,8 +44,11 @@ HTTP client, which the webhook must not). ``local`` builds a KS v2 from the admi
 DEFAULT_SERVICE_URL = "https://www.kaltura.com"
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+REPORTS_HOST = re.compile(r"reports\.[a-z0-9-]+\.ovp\.kaltura\.com")
+"""The Reports Microservice's hosts (the Kaltura client refuses any other, so the schema does too)."""
 _BASE_URL = r"^https?://[^/?#\s]+(/[^?#\s]*)?$"
 _URL_EXPECTED = "an http(s) base URL such as https://www.kaltura.com (no query, no fragment)"
+_REPORTS_EXPECTED = "a URL on reports.<region>.ovp.kaltura.com (or loopback, locally)"
 _NON_EMPTY = Meta(min_length=1)
 
 S = TypeVar("S", bound=msgspec.Struct)
@@ -215,6 +219,10 @@ class PartnerEntry(Schema, frozen=True):
                 found.append(("reports_service_url", "an https URL (plain http only for a loopback host)"))
             elif parts.query or parts.fragment or not parts.hostname:
                 found.append(("reports_service_url", _URL_EXPECTED))
+            elif not (REPORTS_HOST.fullmatch(parts.hostname) or parts.hostname in LOOPBACK_HOSTS):
+                found.append(
+                    ("reports_service_url", "a URL on reports.<region>.ovp.kaltura.com (or loopback, locally)")
+                )
         if self.session_mode == "app_token" and self.app_token is None:
             found.append(("app_token", "required when session_mode is app_token"))
         for name in ("previous_admin_secret", "session_user_id", "session_privileges"):

@@ -59,6 +59,11 @@ SECRET_CASES = [
         id="cross-field",
     ),
     pytest.param(
+        secret_text(**{"1234567": entry(reports_service_url="https://reports.example.com")}),
+        ["partners.1234567.reports_service_url: a URL on reports.<region>.ovp.kaltura.com (or loopback, locally)"],
+        id="reports host the Kaltura client accepts",
+    ),
+    pytest.param(
         secret_text(**{"abc": entry()}),
         ["partners.abc: a partner id: a positive whole number"],
         id="partner key not an id",

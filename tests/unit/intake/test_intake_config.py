@@ -69,7 +69,9 @@ def test_optional_settings_default_to_kalturas_defaults() -> None:
     assert partner.previous_admin_secret is None
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:8125", "http://localhost:8125/", "https://reports.example.com"])
+@pytest.mark.parametrize(
+    "url", ["http://127.0.0.1:8125", "http://localhost:8125/", "https://reports.nvp1.ovp.kaltura.com/"]
+)
 def test_reports_service_url_is_https_or_loopback(url: str) -> None:
     partner = parse_partner_secrets(document(reports_service_url=url)).partners[1234567]
 
