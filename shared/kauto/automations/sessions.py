@@ -420,7 +420,7 @@ def _pull(
     window = (session.start - padding, session.end + padding)
     metrics = SessionMetrics(attendee_engagement_below=thresholds.attendee_engagement_below)
     files: list[ManifestFile] = []
-    for report in (ROOM_REPORTS[report_id] for report_id in sorted(rules.reports)):
+    for report in (ROOM_REPORTS[report_id] for report_id in sorted(r for r in rules.reports if isinstance(r, int))):
         files.append(_pull_report(client, deps, session, claim.prefix, report, window, metrics))
         if report.report_id != ROOM_DATA_REPORT:
             continue
