@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import msgspec.inspect as mi
 
-from kauto.validation import PERCENT_HINT, Problem, check_value, join
+from kauto.problems import PERCENT_HINT, Problem, check_value, join
 
 
 class _Invalid:

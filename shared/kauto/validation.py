@@ -18,30 +18,17 @@ what was expected or ``None``: unlike ``cross_check`` it runs even when a siblin
 from __future__ import annotations
 
 import functools
-import typing
-from collections.abc import Callable, Sequence
-from typing import Annotated, Any, TypeVar
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import msgspec
 
 from kauto.errors import ConfigError
+from kauto.problems import PERCENT_HINT, Problem, check_value, join
+
+__all__ = ["PERCENT_HINT", "ConfigErrors", "Problem", "check_value", "join", "validate"]
 
 T = TypeVar("T")
-
-PERCENT_HINT = "this looks like a percentage: ratios are written 0..1, e.g. 0.3 for 30%"
-
-
-class Problem(msgspec.Struct, frozen=True):
-    """One invalid setting: where (``partners.1234567.captions.min_duration_seconds``) and what was expected.
-
-    A Struct rather than a NamedTuple: creating a NamedTuple class compiles code, half a millisecond of the webhook's
-    cold start."""
-
-    path: str
-    expected: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.expected}"
 
 
 class ConfigErrors(ConfigError):
@@ -54,11 +41,6 @@ class ConfigErrors(ConfigError):
         self.args = (f"invalid {document} ({len(problems)} problem(s)): {listed}",)
         self.document = document
         self.problems = tuple(problems)
-
-
-def join(path: str, key: str) -> str:
-    """``path.key`` (or ``key`` at the root)."""
-    return f"{path}.{key}" if path else key
 
 
 def validate(document: Any, cls: type[T], path: str = "") -> tuple[T | None, list[Problem]]:
@@ -80,28 +62,6 @@ def validate(document: Any, cls: type[T], path: str = "") -> tuple[T | None, lis
     if collector.problems or built is INVALID:
         return None, collector.problems
     return built, []
-
-
-def check_value(annotation: Any, value: Any) -> str | None:
-    """What a field's ``Meta(extra={"check": fn})`` functions expected, when ``value`` fails one; else ``None``."""
-    for check in _checks(annotation):
-        expected = check(value)
-        if expected is not None:
-            return str(expected)
-    return None
-
-
-@functools.cache
-def _checks(annotation: Any) -> tuple[Callable[[Any], str | None], ...]:
-    found: list[Callable[[Any], str | None]] = []
-    while typing.get_origin(annotation) is Annotated:
-        found += [
-            meta.extra["check"]
-            for meta in annotation.__metadata__
-            if isinstance(meta, msgspec.Meta) and meta.extra and "check" in meta.extra
-        ]
-        annotation = annotation.__origin__
-    return tuple(found)
 
 
 @functools.cache
