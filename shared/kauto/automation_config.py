@@ -27,8 +27,12 @@ Partner settings (``PartnerSettings``):
 - ``tasks``: ``stuck_grace_factor`` (a task is stuck after SLA x factor), ``best_effort_sla_hours`` (the SLA of
   best-effort turnaround), ``alert_on_error``.
 - ``session_reports``: ``enabled``, ``window_padding_seconds``, ``trigger_on_meeting_recordings``,
-  ``meeting_admin_tag``, ``reports`` (a subset of 6000, 6001, 6002).
-- ``thresholds``: ``session_engagement_rate_below``, ``unique_users_below``, ``attendee_engagement_below``
+  ``meeting_admin_tag``, ``reports`` (a subset of 6000, 6001, 6002 and the chat-and-collaboration report names
+  ``pollsActivity``, ``chatUserActivity``, ``chatModeration``, ``groupChatTranscripts``, ``moderatorTranscripts``;
+  the two transcripts only with ``transcripts_enabled``), ``pending_limit_seconds`` (>= 60), ``summary_page``.
+- ``thresholds``: ``session_engagement_rate_below``, ``unique_users_below``, ``attendee_engagement_below``,
+  ``poll_participation_below``, ``chat_participation_below`` (shares 0..1), ``unresolved_moderation_above``,
+  ``alert_on_zero_attendees``
   (``null`` = off).
 - ``alerts``: ``credit_period`` (``hour``, ``day`` or ``week``: at most one credit alert per partner per period).
 - ``sweep``: ``lookback_seconds``, ``overlap_seconds``, ``max_slice_results`` (at most 10,000, Kaltura's list cap).
@@ -57,6 +61,17 @@ CONFIG_TTL_SECONDS = 300.0
 
 SESSION_REPORT_IDS = (6000, 6001, 6002)
 """Room reports: 6000 room data, 6001 attendees, 6002 breakout sessions."""
+COLLAB_REPORT_NAMES = (
+    "pollsActivity",
+    "chatUserActivity",
+    "chatModeration",
+    "groupChatTranscripts",
+    "moderatorTranscripts",
+)
+"""The Reports Microservice's chat-and-collaboration reports a session can pull."""
+TRANSCRIPT_REPORT_NAMES = frozenset({"groupChatTranscripts", "moderatorTranscripts"})
+"""Message content: refused unless ``session_reports.transcripts_enabled``."""
+MIN_PENDING_LIMIT_SECONDS = 60
 MAX_LIST_RESULTS = 10_000
 """Kaltura object lists stop at 10,000 results (PROTOCOL.md §7.6)."""
 CAPTIONS_FEATURE = 1
@@ -116,7 +131,10 @@ class SessionReportRules:
     window_padding_seconds: int
     trigger_on_meeting_recordings: bool
     meeting_admin_tag: str
-    reports: tuple[int, ...]
+    reports: tuple[int | str, ...]
+    transcripts_enabled: bool = False
+    pending_limit_seconds: int = 3600
+    summary_page: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +144,10 @@ class ThresholdRules:
     session_engagement_rate_below: float | None
     unique_users_below: int | None
     attendee_engagement_below: float | None
+    poll_participation_below: float | None = None
+    chat_participation_below: float | None = None
+    unresolved_moderation_above: int | None = None
+    alert_on_zero_attendees: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -272,9 +294,28 @@ _CAPTION_KEYS = frozenset(
 _SELECTOR_KEYS = frozenset({"service_feature", "service_type", "source_language", "turn_around_time"})
 _TASK_KEYS = frozenset({"stuck_grace_factor", "best_effort_sla_hours", "alert_on_error"})
 _SESSION_KEYS = frozenset(
-    {"enabled", "window_padding_seconds", "trigger_on_meeting_recordings", "meeting_admin_tag", "reports"}
+    {
+        "enabled",
+        "window_padding_seconds",
+        "trigger_on_meeting_recordings",
+        "meeting_admin_tag",
+        "reports",
+        "transcripts_enabled",
+        "pending_limit_seconds",
+        "summary_page",
+    }
 )
-_THRESHOLD_KEYS = frozenset({"session_engagement_rate_below", "unique_users_below", "attendee_engagement_below"})
+_THRESHOLD_KEYS = frozenset(
+    {
+        "session_engagement_rate_below",
+        "unique_users_below",
+        "attendee_engagement_below",
+        "poll_participation_below",
+        "chat_participation_below",
+        "unresolved_moderation_above",
+        "alert_on_zero_attendees",
+    }
+)
 _ALERT_KEYS = frozenset({"credit_period"})
 _SWEEP_KEYS = frozenset({"lookback_seconds", "overlap_seconds", "max_slice_results"})
 
@@ -352,12 +393,22 @@ def _tasks(section: Mapping[str, Any], path: str) -> TaskRules:
 
 
 def _session_reports(section: Mapping[str, Any], path: str) -> SessionReportRules:
-    reports = _int_list(section, "reports", path, minimum=1)
-    unknown = [report for report in reports if report not in SESSION_REPORT_IDS]
+    reports = section["reports"]
+    allowed = (*SESSION_REPORT_IDS, *COLLAB_REPORT_NAMES)
+    if not isinstance(reports, list):
+        raise ConfigError(f"{path}.reports", "must be a list of report ids and names")
+    unknown = [report for report in reports if isinstance(report, bool) or report not in allowed]
     if unknown:
-        raise ConfigError(f"{path}.reports", f"unknown report {unknown[0]} (allowed: 6000, 6001, 6002)")
+        names = ", ".join(str(report) for report in allowed)
+        raise ConfigError(f"{path}.reports", f"unknown report {unknown[0]!r} (allowed: {names})")
     if not reports:
         raise ConfigError(f"{path}.reports", "name at least one report")
+    transcripts_enabled = _bool(section, "transcripts_enabled", path)
+    transcripts = [report for report in reports if report in TRANSCRIPT_REPORT_NAMES]
+    if transcripts and not transcripts_enabled:
+        raise ConfigError(
+            f"{path}.reports", f"{transcripts[0]} is message content: set transcripts_enabled to pull it"
+        )
     tag = _optional_str(section, "meeting_admin_tag", path)
     if tag is None:
         raise ConfigError(f"{path}.meeting_admin_tag", "required non-empty string")
@@ -367,6 +418,9 @@ def _session_reports(section: Mapping[str, Any], path: str) -> SessionReportRule
         trigger_on_meeting_recordings=_bool(section, "trigger_on_meeting_recordings", path),
         meeting_admin_tag=tag,
         reports=tuple(dict.fromkeys(reports)),
+        transcripts_enabled=transcripts_enabled,
+        pending_limit_seconds=_int(section, "pending_limit_seconds", path, minimum=MIN_PENDING_LIMIT_SECONDS),
+        summary_page=_bool(section, "summary_page", path),
     )
 
 
@@ -375,6 +429,10 @@ def _thresholds(section: Mapping[str, Any], path: str) -> ThresholdRules:
         session_engagement_rate_below=_optional_number(section, "session_engagement_rate_below", path),
         unique_users_below=_optional_int(section, "unique_users_below", path, minimum=0),
         attendee_engagement_below=_optional_number(section, "attendee_engagement_below", path),
+        poll_participation_below=_optional_ratio(section, "poll_participation_below", path),
+        chat_participation_below=_optional_ratio(section, "chat_participation_below", path),
+        unresolved_moderation_above=_optional_int(section, "unresolved_moderation_above", path, minimum=0),
+        alert_on_zero_attendees=_bool(section, "alert_on_zero_attendees", path),
     )
 
 
@@ -458,6 +516,13 @@ def _optional_number(section: Mapping[str, Any], key: str, path: str) -> float |
     value = _number(section, key, path)
     if value < 0:
         raise ConfigError(f"{path}.{key}", "must not be negative")
+    return value
+
+
+def _optional_ratio(section: Mapping[str, Any], key: str, path: str) -> float | None:
+    value = _optional_number(section, key, path)
+    if value is not None and value > 1:
+        raise ConfigError(f"{path}.{key}", "must be a share between 0 and 1")
     return value
 
 
