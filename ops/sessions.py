@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from kauto.automations.sessions import (
-    MAX_SESSION_SECONDS,
-    RoomSession,
-    SessionRow,
-    read_session_rows,
-    session_ended_event,
-    session_ledger_key,
-)
+from kauto.automations.room_reports import MAX_SESSION_SECONDS, SessionRow, read_session_rows
+from kauto.automations.session_events import RoomSession, session_ended_event
 from kauto.automations.sessions import STATE_DONE as SESSION_DONE
+from kauto.automations.sessions import session_ledger_key
 from kauto.aws.ledger import STATE_ATTRIBUTE, Ledger
 
 if TYPE_CHECKING:

@@ -406,9 +406,7 @@ def _session_reports(section: Mapping[str, Any], path: str) -> SessionReportRule
     transcripts_enabled = _bool(section, "transcripts_enabled", path)
     transcripts = [report for report in reports if report in TRANSCRIPT_REPORT_NAMES]
     if transcripts and not transcripts_enabled:
-        raise ConfigError(
-            f"{path}.reports", f"{transcripts[0]} is message content: set transcripts_enabled to pull it"
-        )
+        raise ConfigError(f"{path}.reports", f"{transcripts[0]} is message content: set transcripts_enabled to pull it")
     tag = _optional_str(section, "meeting_admin_tag", path)
     if tag is None:
         raise ConfigError(f"{path}.meeting_admin_tag", "required non-empty string")

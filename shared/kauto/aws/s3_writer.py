@@ -35,7 +35,7 @@ import logging
 import re
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from types import TracebackType
@@ -190,6 +190,10 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, body: bytes, *, content_type: str) -> WriteResult:
         """Write a small object in one call."""
+        ...
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        """Read a completed object back in chunks (e.g. a session's CSVs for its summary page)."""
         ...
 
 
@@ -629,6 +633,21 @@ class S3ObjectStore:
             writer.write(body)
             return writer.complete()
 
+    def stream_object(self, key: str, *, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """GetObject in chunks; AWS failures raise :class:`ReportStoreError` (retryable)."""
+        check_object_key(key, self._checkpoint_prefix)
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+            raise ReportStoreError("GetObject", self._bucket, key, code) from error
+        except BotoCoreError as error:
+            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
+
 
 def check_object_key(key: str, checkpoint_prefix: str = CHECKPOINT_PREFIX) -> None:
     """Refuse keys S3 or our layout cannot take: empty, > 1024 bytes, leading ``/``, ``//``, ``.``/``..`` segments,
@@ -838,11 +857,29 @@ class ManifestFile:
     sha256: str
     source: SourceCall
     content_type: str = CSV_CONTENT_TYPE
+    classification: tuple[str, ...] = ()
+    """What the file holds that needs care, e.g. ``personal_data``, ``message_content``."""
 
     @classmethod
-    def from_result(cls, report: str, result: WriteResult, columns: Iterable[str], source: SourceCall) -> ManifestFile:
+    def from_result(
+        cls,
+        report: str,
+        result: WriteResult,
+        columns: Iterable[str],
+        source: SourceCall,
+        classification: Iterable[str] = (),
+    ) -> ManifestFile:
         """The entry for a completed write."""
-        return cls(report, result.key, result.rows, tuple(columns), result.bytes, result.sha256, source)
+        return cls(
+            report,
+            result.key,
+            result.rows,
+            tuple(columns),
+            result.bytes,
+            result.sha256,
+            source,
+            classification=tuple(classification),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready entry."""
@@ -855,7 +892,7 @@ class ManifestFile:
             "sha256": self.sha256,
             "content_type": self.content_type,
             "source": self.source.to_json(),
-        }
+        } | ({"classification": list(self.classification)} if self.classification else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -873,6 +910,10 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     generated_at: datetime
     scope: Mapping[str, str] = field(default_factory=dict)
+    missing: Mapping[str, str] = field(default_factory=dict)
+    """Reports of the run that could not be produced: name -> why (listed as ``missing_reports``)."""
+    pages: Mapping[str, str] = field(default_factory=dict)
+    """Pages written beside the files: name -> key (e.g. the session summary page)."""
 
     def __post_init__(self) -> None:
         for moment in (self.window_start, self.window_end, self.generated_at):
@@ -884,22 +925,30 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document written to S3."""
-        return {
-            "manifest_version": MANIFEST_VERSION,
-            "partner_id": self.partner_id,
-            "kind": self.kind,
-            "scope": dict(self.scope),
-            "window": {
-                "start": _iso_utc(self.window_start),
-                "end": _iso_utc(self.window_end),
-                "start_unix": int(self.window_start.timestamp()),
-                "end_unix": int(self.window_end.timestamp()),
-            },
-            "generated_at": _iso_utc(self.generated_at),
-            "rows": sum(entry.rows for entry in self.files),
-            "bytes": sum(entry.bytes for entry in self.files),
-            "files": [entry.to_json() for entry in self.files],
-        }
+        return (
+            {
+                "manifest_version": MANIFEST_VERSION,
+                "partner_id": self.partner_id,
+                "kind": self.kind,
+                "scope": dict(self.scope),
+                "window": {
+                    "start": _iso_utc(self.window_start),
+                    "end": _iso_utc(self.window_end),
+                    "start_unix": int(self.window_start.timestamp()),
+                    "end_unix": int(self.window_end.timestamp()),
+                },
+                "generated_at": _iso_utc(self.generated_at),
+                "rows": sum(entry.rows for entry in self.files),
+                "bytes": sum(entry.bytes for entry in self.files),
+                "files": [entry.to_json() for entry in self.files],
+            }
+            | (
+                {"missing_reports": [{"report": name, "reason": why} for name, why in self.missing.items()]}
+                if self.missing
+                else {}
+            )
+            | ({"pages": dict(self.pages)} if self.pages else {})
+        )
 
 
 def write_manifest(store: ObjectStore, prefix: str, manifest: Manifest) -> WriteResult:

@@ -11,26 +11,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from kauto.weekly.charts import PREVIOUS_COLOR, Series, bar_chart, format_number, line_chart, ranking_chart
+from kauto.pages.charts import PREVIOUS_COLOR, Series, bar_chart, format_number, line_chart, ranking_chart
+from kauto.pages.html import STYLE
 from kauto.weekly.wow import Metric, WowFinding, change_percent
 
 if TYPE_CHECKING:
     from kauto.weekly.digest import WeekDigest
 
-_STYLE = """
-body{margin:0;background:#f9fafb;color:#111827;font:14px/1.5 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif}
-main{max-width:760px;margin:0 auto;padding:24px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:16px;margin:28px 0 8px}
-.meta{color:#4b5563;margin:0 0 16px}
-section{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:16px;margin:16px 0}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:6px 8px;border-bottom:1px solid #f3f4f6}
-td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-.up{color:#047857}.down{color:#b91c1c}.flat{color:#6b7280}
-.alerts{border-color:#fca5a5;background:#fef2f2}
-.chart{display:block;max-width:100%;height:auto;margin:8px 0 16px}
-code{font-size:12px;word-break:break-all}
-footer{color:#6b7280;font-size:12px;margin-top:24px}
-"""
 
 _DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
@@ -51,7 +38,7 @@ def render_page(
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>{_e(title)}</title><style>{_STYLE}</style></head><body><main>",
+        f"<title>{_e(title)}</title><style>{STYLE}</style></head><body><main>",
         f"<h1>Weekly digest {_e(digest.week)}</h1>",
         f'<p class="meta">Partner {_e(str(digest.partner_id))} &middot; '
         f"{_e(first.strftime('%a %d %b %Y'))} to {_e(last.strftime('%a %d %b %Y'))} "

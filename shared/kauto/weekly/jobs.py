@@ -46,7 +46,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from kauto.automations.errors import RetryLaterError
-from kauto.automations.sessions import ROOM_REPORTS
+from kauto.automations.room_reports import ROOM_REPORTS
 from kauto.automations.telemetry import count, logger
 from kauto.aws.alerts import Alert, Severity
 from kauto.aws.s3_writer import CheckpointError, ObjectStore, ObjectTooLargeError, ObjectWriter, SourceCall

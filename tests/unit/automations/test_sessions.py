@@ -13,18 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kauto.automations.recordings import handle_meeting_recording_ready
+from kauto.automations.room_reports import stream_report_csv
+from kauto.automations.session_events import RoomSession, SessionEventError, session_ended_event, session_from_event
 from kauto.automations.sessions import (
     NO_DATA_MAX_ATTEMPTS,
     NO_DATA_RETRY_SECONDS,
-    RoomSession,
-    SessionEventError,
     SessionPullInProgressError,
     SessionPullStatus,
-    handle_meeting_recording_ready,
     pull_session_reports,
-    session_ended_event,
-    session_from_event,
-    stream_report_csv,
 )
 from kauto.automations.telemetry import logger
 from kauto.aws.s3_writer import report_key

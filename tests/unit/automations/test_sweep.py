@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from kauto.automations.captions import caption_pk, decision_sk
-from kauto.automations.sessions import RoomSession, pull_session_reports, session_ended_event, session_from_event
+from kauto.automations.session_events import RoomSession, session_ended_event, session_from_event
+from kauto.automations.sessions import pull_session_reports
 from kauto.automations.sweep import (
     MIN_SECONDS_LEFT,
     SweepError,

@@ -1,4 +1,5 @@
-"""Inline SVG charts for the weekly digest: no plotting library, no external asset, every text escaped.
+"""Inline SVG charts for the pages (weekly digest, session summary): no plotting library, no external asset,
+every text escaped.
 
 The charts are plain SVG fragments meant to be embedded in an HTML page (HTML5 puts ``<svg>`` in the SVG namespace
 by itself, so no ``xmlns`` URL is needed and the page holds no link at all). Each chart carries a ``<title>`` and an
