@@ -178,7 +178,11 @@ def test_reports_land_under_the_session_prefix_with_the_session_rows_only(
     assert outcome.status is SessionPullStatus.PULLED
     objects = deps.store.objects  # type: ignore[attr-defined]
     assert sorted(objects) == sorted(
-        [*(report_key(PREFIX, name) for name in ("room_data", "attendees", "breakouts")), PREFIX + "manifest.json"]
+        [
+            *(report_key(PREFIX, name) for name in ("room_data", "attendees", "breakouts")),
+            PREFIX + "manifest.json",
+            PREFIX + "summary.html",
+        ]
     )
     room_data = read_csv(objects[report_key(PREFIX, "room_data")])
     assert [(row["entry_id"], row["cue_point_id"]) for row in room_data] == [(ROOM, SESSION_ID)]
