@@ -26,7 +26,7 @@ from kauto.automations.telemetry import logger
 from kauto.aws.s3_writer import ManifestFile, ObjectStore, SourceCall, report_key
 from kauto.csvclean import CsvCleaner, CsvSpec, RowFilter
 from kauto.errors import ConfigError
-from kauto.kaltura import KalturaError, ReportJobHandle, ReportJobState
+from kauto.kaltura import KalturaError, KalturaNotFoundError, ReportJobHandle, ReportJobState
 from kauto.kaltura.microservice import advance_job
 from kauto.kaltura.streams import stream_into
 
@@ -198,7 +198,11 @@ def partner_time_zone(config: AutomationConfig, partner_id: int) -> str:
 def room_virtual_event_id(client: KalturaClient, room_entry_id: str) -> str | None:
     """The virtual event the room belongs to (``virtualEventId`` on the room entry; unconfirmed on Kaltura's wire,
     docs/kaltura.md#unconfirmed), or None."""
-    value = client.entries.get(room_entry_id).raw.get("virtualEventId")
+    try:
+        room = client.entries.get(room_entry_id)
+    except KalturaNotFoundError:
+        return None  # a deleted room: its reports are asked for without a virtual event
+    value = room.raw.get("virtualEventId")
     return str(value) if value not in (None, "", 0) else None
 
 

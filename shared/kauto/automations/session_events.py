@@ -59,7 +59,7 @@ def session_ended_event(
         "endTime": session.end,
     }
     if retry_reports:
-        fields[RETRY_REPORTS_FIELD] = True
+        fields[RETRY_REPORTS_FIELD] = 1
     return KalturaEvent(
         kind=EventKind.SESSION_ENDED,
         partner_id=session.partner_id,

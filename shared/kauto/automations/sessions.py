@@ -193,7 +193,7 @@ def pull_session(
     """
     rules = deps.config.partner(session.partner_id).session_reports
     now = int(deps.clock())
-    retry_reports = trigger.fields.get(RETRY_REPORTS_FIELD) is True
+    retry_reports = trigger.fields.get(RETRY_REPORTS_FIELD) in (1, "1")
     claim = _claim(deps, session, trigger.dedupe_key, now, force=force, retry_reports=retry_reports)
     if isinstance(claim, SessionPullStatus):
         return SessionPullOutcome(claim, session)
