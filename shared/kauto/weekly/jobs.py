@@ -541,7 +541,8 @@ class _DownloadSource:
     def write_piece(self, plan: Mapping[str, Any], piece: tuple[int, int], output: _Output, prefetched: Any) -> None:
         stream_into(
             lambda sink: self._client.report_jobs.download(self._handle, sink),
-            lambda chunks: output.write(output.cleaner.clean_bytes(chunks)),
+            # The Reports Microservice writes RFC 4180 CSV (quoted cells), unlike the API's raw CSV actions.
+            lambda chunks: output.write(output.cleaner.clean_quoted_bytes(chunks)),
         )
 
     def source_call(self, plan: Mapping[str, Any]) -> SourceCall:

@@ -96,9 +96,7 @@ def test_ended_sessions_not_yet_pulled_are_enqueued_once(kaltura: FakeKaltura, c
     assert watermark(deps, SweepPart.SESSIONS) is not None
 
 
-def test_done_sessions_with_failed_reports_are_sent_again_to_retry_them(
-    kaltura: FakeKaltura, clock: FakeClock
-) -> None:
+def test_done_sessions_with_failed_reports_are_sent_again_to_retry_them(kaltura: FakeKaltura, clock: FakeClock) -> None:
     for session_id in ("1_failed", "1_gave_up", "1_fine"):
         kaltura.add_session(Session("1_roomA", session_id, NOW - 5000, NOW - 1000))
     deps = make_deps(kaltura, clock, sweep_config())
