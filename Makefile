@@ -5,14 +5,17 @@ BIN := $(VENV)/bin
 SAM_VENV := .venv-sam
 SAM := $(SAM_VENV)/bin/sam
 SAM_VERSION := 1.170.0
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: help venv lint typecheck template-check test unit integration demo serve bench clean
+.PHONY: help venv lint typecheck template-check checkov test unit integration demo serve bench clean
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
-	@echo "make test            lint, type check, template checks and the whole test suite"
+	@echo "make test            lint, type check, template checks, checkov and the whole test suite"
+	@echo "make checkov         scan template.yaml with checkov (skips and reasons: .checkov.yaml)"
 	@echo "make bench           run the benchmarks and print their figures"
 	@echo "make clean           remove virtualenvs and caches"
 
@@ -25,6 +28,15 @@ $(BIN)/.installed: pyproject.toml
 $(SAM_VENV)/.installed:
 	$(PYTHON) -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli==$(SAM_VERSION)
+	touch $@
+
+# Its own venv: checkov pins dependencies (boto3, pydantic ...) the project's venv must not be tied to.
+$(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION):
+	@echo "Installing checkov $(CHECKOV_VERSION) into $(CHECKOV_VENV) (once; about a minute)..."
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
 venv: $(BIN)/.installed
@@ -47,7 +59,13 @@ unit: venv
 integration: venv
 	$(BIN)/pytest tests/integration
 
-test: lint typecheck template-check
+# Skips and their reasons: .checkov.yaml, and Metadata (checkov: skip) of single resources in template.yaml.
+checkov: $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
+	@echo "checkov: template.yaml (about 20 s)"
+	@# No network: skip the download of Prisma Cloud guideline links.
+	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml --file template.yaml
+
+test: lint typecheck template-check checkov
 	$(BIN)/pytest -n 2
 
 demo: venv
@@ -60,4 +78,4 @@ bench: venv
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) $(SAM_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam
+	rm -rf $(VENV) $(SAM_VENV) $(CHECKOV_VENV) .pytest_cache .mypy_cache .ruff_cache .aws-sam

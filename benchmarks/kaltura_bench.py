@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 PARTNER_ID = 1234567
-SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the kit's fake admin secret
+SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the fake secret of docs/kaltura.md#signature
 MONDAY = 1767571200  # 2026-01-05 00:00 UTC
 DAY = 86400
 ROOM_DATA = 6000

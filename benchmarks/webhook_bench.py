@@ -37,7 +37,7 @@ from kauto.aws.clients import dynamodb_client, sqs_client
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 WEBHOOK_APP = REPO_ROOT / "functions" / "webhook" / "app.py"
-SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the kit's fake admin secret
+SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the fake secret of docs/kaltura.md#signature
 PARTNER_ID = 1234567
 CLIENTS = ("sqs", "dynamodb", "secretsmanager")
 

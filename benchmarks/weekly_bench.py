@@ -33,7 +33,7 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PARTNER_ID = 1234567
-SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the kit's fake admin secret
+SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the fake secret of docs/kaltura.md#signature
 BUCKET = "weekly-bench"
 TABLE = "weekly-bench-ledger"
 QUEUE = "weekly-bench-jobs"

@@ -72,7 +72,7 @@ REPORT_WORKER = "ReportWorkerFunction"
 SWEEP_SCHEDULE = "sweep"
 WEEKLY_SCHEDULE = "weekly-reports"
 
-# Kaltura's KalturaEntryVendorTaskStatus values (PROTOCOL.md §4).
+# Kaltura's KalturaEntryVendorTaskStatus values (docs/kaltura.md#reach-enums).
 TASK_STATUS_NAMES = {
     1: "PENDING",
     2: "READY",

@@ -95,11 +95,15 @@ class LocalLambdaRuntime:
             sys.stdout = self._console
             self._output.flush()
 
-    def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
+    def invoke(self, logical_id: str, event: dict[str, Any], *, request_id: str | None = None) -> Any:
+        """Run the handler; ``request_id`` is the context's (an asynchronous invoke keeps one across retries)."""
         function = self._functions[logical_id]
+        context = LambdaContext(function.physical_name, function.timeout)
+        if request_id is not None:
+            context.aws_request_id = request_id
         with self._scope():
             handler = self._handler(function)
-            return handler(event, LambdaContext(function.physical_name, function.timeout))
+            return handler(event, context)
 
     @contextmanager
     def _scope(self) -> Iterator[None]:

@@ -10,7 +10,10 @@ Besides the template's routes the local endpoint answers a few ``/_local/`` rout
 
 - ``GET /_local/status``: schedules, queue depths, objects in the reports bucket, alerts so far;
 - ``POST /_local/schedules/<name>``: invoke a schedule's function with the schedule's input, as EventBridge Scheduler
-  would (``sweep``, ``weekly-reports``); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
+  would (``sweep``, ``weekly-reports``): asynchronously, with Lambda's retries and on-failure queue
+  (:mod:`~kauto_local.async_invoke`); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
+- ``POST /_local/alarms/evaluate``: evaluate the alarms once, as CloudWatch would, notifying the alerts
+  topic of each change (:mod:`~kauto_local.alarms`);
 - ``POST /_local/simulator/advance?seconds=N``: move the Kaltura simulator's clock (simulator mode only): entries
   become ready, REACH tasks progress, room sessions end, and the simulator notifies the webhook.
 
@@ -45,6 +48,8 @@ from urllib.parse import parse_qs, urlsplit
 from kauto.automation_config import build_automation_config, deep_merge
 from kauto.config import parse_partner_secrets
 from kauto.errors import ConfigError
+from kauto_local.alarms import evaluate_alarms
+from kauto_local.async_invoke import AsyncInvocation, LocalAsyncInvoker
 from kauto_local.http_api import LocalHttpApi, routes_from_template
 from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
@@ -172,9 +177,16 @@ class LocalProduct:
         return f"{self.endpoint.url}/kaltura/notifications/{partner_id}"
 
     def fire(self, name: str, event: Mapping[str, Any] | None = None) -> Any:
-        """What EventBridge Scheduler does: invoke the schedule's function with its input (or ``event``)."""
+        """Fire a schedule (see :meth:`fire_async`) and return the function's result (``None`` if it failed)."""
+        return self.fire_async(name, event).result
+
+    def fire_async(self, name: str, event: Mapping[str, Any] | None = None) -> AsyncInvocation:
+        """What EventBridge Scheduler does: invoke the schedule's function asynchronously with its input (or
+        ``event``): Lambda's retries, then the on-failure destination (see :mod:`kauto_local.async_invoke`)."""
         schedule = self.schedules[name]
-        return self.runtime.invoke(schedule.function_id, dict(schedule.input if event is None else event))
+        return LocalAsyncInvoker(self.aws, self.runtime).invoke(
+            schedule.function_id, dict(schedule.input if event is None else event)
+        )
 
     def drain(self, function_id: str, *, max_batches: int = 500) -> DrainReport:
         """Deliver the function's queue to it until the queue is empty (delayed messages are not waited for)."""
@@ -265,7 +277,17 @@ class LocalProduct:
             event = json.loads(body) if body.strip() else None
         except ValueError as error:
             raise ControlError(400, f"the body must be the schedule input as JSON: {error}") from error
-        return {"schedule": name, "result": self.fire(name, event)}
+        invocation = self.fire_async(name, event)
+        if invocation.succeeded:
+            return {"schedule": name, "result": invocation.result, "attempts": invocation.attempts}
+        record = invocation.record or {}
+        return {
+            "schedule": name,
+            "failed": record.get("responsePayload", {}).get("errorType"),
+            "condition": record.get("requestContext", {}).get("condition"),
+            "attempts": invocation.attempts,
+            "on_failure_message_id": invocation.destination_message_id,
+        }
 
 
 def _poll_loop(poller: SqsPoller, stop: threading.Event, console: TextIO, idle_seconds: float) -> None:
@@ -324,6 +346,9 @@ def local_product(
                 )
                 endpoint.add_control_route("GET", "status", lambda *_: product.status())
                 endpoint.add_control_route("POST", r"schedules/(?P<name>[\w-]+)", product._control_schedule)
+                endpoint.add_control_route(
+                    "POST", "alarms/evaluate", lambda *_: {"changed": evaluate_alarms(product.aws)}
+                )
                 endpoint.start()
                 try:
                     yield product

@@ -4,7 +4,9 @@ The template is translated with the SAM translator and created in moto's CloudFo
 policies), tables, bucket, topic, roles and the functions with their resolved environments exist exactly as deployed.
 The local runner reads each function's handler and environment and each SQS event source mapping back from moto and
 runs the real handler code in this process with that environment. moto does not create the HTTP API or schedules: the
-local HTTP endpoint and the on-demand schedule trigger stand in for them.
+local HTTP endpoint and the on-demand schedule trigger stand in for them. Its CloudFormation also skips the functions'
+EventInvokeConfig and the CloudWatch alarms: they are created here through the Lambda and CloudWatch APIs from the
+translated template, as CloudFormation would, for the local asynchronous invoke and alarm evaluation to read back.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import boto3
 from cfnlint.decode import cfn_yaml
+from kauto_local.alarms import evaluate_alarms
 from moto.server import ThreadedMotoServer
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -53,6 +56,7 @@ class LocalFunction:
     handler: str
     timeout: int
     environment: Mapping[str, str]
+    arn: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,8 @@ class LocalAwsStack:
     functions: dict[str, LocalFunction] = field(default_factory=dict)
     queue_sources: list[QueueEventSource] = field(default_factory=list)
     partner_secrets_arn: str = ""
+    alarms: dict[str, str] = field(default_factory=dict)
+    """Logical id -> name of the alarms created in moto."""
     _server: ThreadedMotoServer | None = None
     _saved_env: dict[str, str | None] = field(default_factory=dict)
 
@@ -189,6 +195,45 @@ class LocalAwsStack:
         self._enable_ttl(template, physical_ids)
         self._read_functions(code_dirs, physical_ids)
         self._read_queue_sources()
+        resolver = _Resolver(self, physical_ids)
+        self._create_event_invoke_configs(translated, resolver)
+        self._create_alarms(translated, resolver)
+
+    def _create_event_invoke_configs(self, translated: Mapping[str, Any], resolver: _Resolver) -> None:
+        # moto's CloudFormation skips AWS::Lambda::EventInvokeConfig; create each through the Lambda API as
+        # CloudFormation would, so the local asynchronous invoke reads the template's settings back from moto.
+        lambda_client = self.client("lambda")
+        for resource in translated["Resources"].values():
+            if resource["Type"] != "AWS::Lambda::EventInvokeConfig":
+                continue
+            properties = resolver.resolve(resource["Properties"])
+            config = {
+                key: properties[key]
+                for key in ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+                if key in properties
+            }
+            lambda_client.put_function_event_invoke_config(FunctionName=properties["FunctionName"], **config)
+
+    def _create_alarms(self, translated: Mapping[str, Any], resolver: _Resolver) -> None:
+        # moto's CloudFormation skips AWS::CloudWatch::Alarm too. Alarms on resources moto does not create (the HTTP
+        # API) cannot be resolved and are left out; kauto_local.alarms evaluates them.
+        cloudwatch = self.client("cloudwatch")
+        for logical_id, resource in translated["Resources"].items():
+            if resource["Type"] != "AWS::CloudWatch::Alarm":
+                continue
+            try:
+                properties = resolver.resolve(resource["Properties"])
+            except UnresolvableError:
+                continue
+            name = properties.pop("AlarmName", f"{STACK_NAME}-{logical_id}")
+            cloudwatch.put_metric_alarm(AlarmName=name, **properties)
+            # A new alarm starts with insufficient data, as in CloudWatch (moto starts it OK).
+            cloudwatch.set_alarm_state(
+                AlarmName=name, StateValue="INSUFFICIENT_DATA", StateReason="Unchecked: Initial alarm creation"
+            )
+            self.alarms[logical_id] = name
+        # CloudWatch evaluates a new alarm within a minute; here right away (before anyone observes the topic).
+        evaluate_alarms(self)
 
     def _enable_ttl(self, template: Mapping[str, Any], physical_ids: Mapping[str, str]) -> None:
         # moto's CloudFormation ignores TimeToLiveSpecification; apply it so the tables match the template.
@@ -212,6 +257,7 @@ class LocalAwsStack:
                 handler=config["Handler"],
                 timeout=int(config["Timeout"]),
                 environment=dict(config.get("Environment", {}).get("Variables", {})),
+                arn=config["FunctionArn"],
             )
 
     def _read_queue_sources(self) -> None:
@@ -244,6 +290,49 @@ class LocalAwsStack:
                     dead_letter_queue_url=dlq_url,
                 )
             )
+
+
+class UnresolvableError(Exception):
+    """An intrinsic function names something moto's CloudFormation did not create."""
+
+
+class _Resolver:
+    """Resolves ``Ref`` and ``Fn::GetAtt`` of the resources moto created (queues, topics, functions)."""
+
+    def __init__(self, stack: LocalAwsStack, physical_ids: Mapping[str, str]) -> None:
+        self._stack = stack
+        self._physical_ids = physical_ids
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        if set(value) == {"Ref"}:
+            return self._physical_id(value["Ref"])
+        if set(value) == {"Fn::GetAtt"}:
+            logical_id, attribute = value["Fn::GetAtt"]
+            return self._attribute(logical_id, attribute)
+        if any(key.startswith("Fn::") for key in value):
+            raise UnresolvableError(json.dumps(value))
+        return {key: self.resolve(item) for key, item in value.items()}
+
+    def _physical_id(self, logical_id: str) -> str:
+        physical_id = self._physical_ids.get(logical_id)
+        if not physical_id:
+            raise UnresolvableError(logical_id)
+        return physical_id
+
+    def _attribute(self, logical_id: str, attribute: str) -> str:
+        physical_id = self._physical_id(logical_id)
+        if attribute == "QueueName":
+            return physical_id.rsplit("/", 1)[-1]
+        if attribute == "Arn" and physical_id.startswith("http"):
+            attributes = self._stack.client("sqs").get_queue_attributes(
+                QueueUrl=physical_id, AttributeNames=["QueueArn"]
+            )["Attributes"]
+            return str(attributes["QueueArn"])
+        raise UnresolvableError(f"{logical_id}.{attribute}")
 
 
 def _quiet_moto() -> None:

@@ -10,6 +10,7 @@ Commands::
     kauto-backfill weekly --partner 1234567 --from 2025-01-01 --to 2025-03-31 --stack kauto [--dry-run]
     kauto-backfill sessions --partner 1234567 --from 2025-03-01 --to 2025-03-07 --stack kauto [--dry-run]
     kauto-backfill replay-dlq --queue events --stack kauto [--max 100] [--dry-run]
+    kauto-backfill replay-failed-invocations --function weekly-scheduler --stack kauto [--max 10] [--dry-run]
 
 Exit status: 0 done, 1 the command failed (the message says why), 2 invalid arguments.
 """
@@ -28,6 +29,7 @@ from kauto.aws.ledger import DynamoLedger
 from kauto.aws.queue import SqsEventQueue
 from kauto.errors import KautoError
 from kauto.kaltura import InvocationBudget
+from kauto_ops import failed_invocations
 from kauto_ops.dlq import replay_dead_letters
 from kauto_ops.sessions import backfill_sessions
 from kauto_ops.stack import OpsError, StackResources, describe_stack
@@ -131,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--target-url", help="queue to move the messages to (default: from the stack)")
     _dry_run(replay)
     replay.set_defaults(command=_run_replay)
+    failed_invocations.register(commands)
     return parser
 
 

@@ -158,8 +158,8 @@ def dedupe_rows(table_name: str) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------- SHA-1 length extension, implemented here
-# Kaltura signs with plain sha1(secret + body) (PROTOCOL.md §2.1). Knowing one signature and the secret's length, an
-# attacker can compute a valid signature for body + padding + anything: resume SHA-1 from the known digest.
+# Kaltura signs with plain sha1(secret + body) (docs/kaltura.md#signature). Knowing one signature and the secret's
+# length, an attacker can compute a valid signature for body + padding + anything: resume SHA-1 from the known digest.
 def _rotate(value: int, bits: int) -> int:
     return ((value << bits) | (value >> (32 - bits))) & 0xFFFFFFFF
 

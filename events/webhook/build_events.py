@@ -5,10 +5,10 @@ Run ``.venv/bin/python events/webhook/build_events.py`` after changing this file
 ``<name>.expected.json`` (HTTP status, outcome and the exact SQS message body) are committed, and a test checks
 that they are up to date and that the handler produces exactly the expected events.
 
-Bodies follow the wire formats in PROTOCOL.md §1.2-1.5 (compact PHP-style JSON with ``\\/``, legacy ``data=`` +
-url-encoded JSON labelled ``application/json``, ``data=<notification>`` XML, DataFields forms, base64 bodies from API
-Gateway). They are signed as Kaltura does (§2.1) with the FAKE admin secret below for partner 1234567.
-The expected events are written out by hand, independently of the code under test.
+Bodies follow the wire formats in docs/kaltura.md#webhook-bodies and #notification-envelope (compact PHP-style JSON with
+``\\/``, legacy ``data=`` + url-encoded JSON labelled ``application/json``, ``data=<notification>`` XML, DataFields
+forms, base64 bodies from API Gateway). They are signed as Kaltura does (docs/kaltura.md#signature) with the FAKE admin
+secret below for partner 1234567. The expected events are written out by hand, independently of the code under test.
 """
 
 from __future__ import annotations
@@ -22,17 +22,18 @@ from typing import Any
 from urllib.parse import quote_plus
 from xml.sax.saxutils import escape
 
-FAKE_ADMIN_SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the kit's documented fake secret
+FAKE_ADMIN_SECRET = "0123456789abcdef0123456789abcdef"  # noqa: S105 - the fake secret of docs/kaltura.md#signature
 PARTNER_ID = 1234567
 ROUTE_KEY = "POST /kaltura/notifications/{partnerId}"
-# KCurlWrapper's constant User-Agent (PROTOCOL.md §2.2).
+# KCurlWrapper's constant User-Agent (docs/kaltura.md#headers).
 KALTURA_USER_AGENT = "Mozilla/5.0 (Windows; U; Windows NT 5.1; en-US; rv:1.9.0.6) Gecko/2009011913 Firefox/3.0.6"
 DEFAULT_TIME_EPOCH_MS = 1767254714000
 OUTPUT_DIR = Path(__file__).resolve().parent
 
 
 def php_json(value: Any) -> str:
-    """JSON as PHP ``json_encode`` writes it: compact, ASCII only, ``/`` escaped as ``\\/`` (PROTOCOL.md §1.3)."""
+    """JSON as PHP ``json_encode`` writes it: compact, ASCII only, ``/`` escaped as ``\\/``
+    (docs/kaltura.md#notification-envelope)."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=True).replace("/", "\\/")
 
 
@@ -66,7 +67,7 @@ def _xml_value(value: Any) -> str:
 
 
 def sign(body: bytes, secret: str = FAKE_ADMIN_SECRET, algorithm: str = "sha1") -> str:
-    """Kaltura's signature: lowercase hex(HASH(admin secret + raw body)) (PROTOCOL.md §2.1)."""
+    """Kaltura's signature: lowercase hex(HASH(admin secret + raw body)) (docs/kaltura.md#signature)."""
     return hashlib.new(algorithm, secret.encode() + body).hexdigest()
 
 
@@ -136,7 +137,8 @@ def http_api_event(
 
 
 def envelope(obj: dict[str, Any], **notification: Any) -> dict[str, Any]:
-    """A ``KalturaHttpNotification`` envelope around ``obj`` (field order as Kaltura emits it, §1.3)."""
+    """A ``KalturaHttpNotification`` envelope around ``obj`` (field order as Kaltura emits it,
+    docs/kaltura.md#notification-envelope)."""
     return {"object": obj, **notification, "objectType": "KalturaHttpNotification"}
 
 
@@ -228,7 +230,7 @@ VENDOR_TASK_READY: dict[str, Any] = {
     "price": 2.09,
     "userId": "jane.doe@example.com",
     "entryObjectType": 1,
-    # A KS in real payloads (PROTOCOL.md §1.5): must never reach the queue or the logs.
+    # A KS in real payloads (docs/kaltura.md#notification-envelope): must never reach the queue or the logs.
     "accessKey": "djJ8MTIzNDU2N3xGQUtFLUFDQ0VTUy1LRVktRk9SLVRIRS1TQU1QTEUtRVZFTlQ=",
     "version": 0,
     "outputObjectId": "1_cap9zq1e",

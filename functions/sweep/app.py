@@ -1,7 +1,8 @@
 """Sweep function: the scheduled reconciliation (EventBridge Scheduler, every 15 minutes by default).
 
-Thin by design: the sweep itself lives in :mod:`kauto.automations.sweep`. A failure propagates so that the schedule's
-retry policy and dead-letter queue see it; watermarks only move for what was enqueued, so a retry misses nothing.
+Thin by design: the sweep itself lives in :mod:`kauto.automations.sweep`. A failure propagates: the schedule invokes
+asynchronously, so Lambda retries it (EventInvokeConfig) and then sends the invocation record to the on-failure queue
+(alarmed); watermarks only move for what was enqueued, so a retry misses nothing.
 """
 
 from __future__ import annotations

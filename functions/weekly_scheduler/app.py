@@ -2,7 +2,8 @@
 
 Thin by design: the fan-out lives in :mod:`kauto.weekly.scheduler`. The event is the schedule's input,
 ``{"partner_id"?: ..., "week"?: "YYYY-Www", "force"?: false}`` (``{}``: every configured partner, previous week).
-A failure propagates so that the schedule's retry policy and dead-letter queue see it; a retry starts nothing twice.
+A failure propagates: the schedule invokes asynchronously, so Lambda retries it (EventInvokeConfig) and then sends
+the invocation record to the on-failure queue (alarmed; replayable); a retry starts nothing twice.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A loopback Kaltura simulator speaking the wire protocol of PROTOCOL.md, for integration tests and the local demo.
+"""A loopback Kaltura simulator speaking the wire protocol of docs/kaltura.md, for integration tests and the local demo.
 
 Start it in-process::
 

@@ -21,12 +21,13 @@ class Auth(enum.Enum):
     NONE = "none"  # session.start, session.startWidgetSession, system.ping
     ANY_KS = "any_ks"  # appToken.startSession: a widget (user) KS is enough
     ADMIN = "admin"  # everything else in the simulator
-    DOWNLOAD = "download"  # report.serve: admin KS or a KS with privilege download:<id> (§7.2)
+    DOWNLOAD = "download"  # report.serve: an admin KS or a download:<id> KS (docs/kaltura.md#report-csv-url)
 
 
 @dataclass(slots=True)
 class RawResponse:
-    """A response that bypasses the serialiser (CSV files; PROTOCOL §7.3). ``body`` may be a chunk iterator."""
+    """A response that bypasses the serialiser (CSV files; docs/kaltura.md#report-csv-strings). ``body`` may be a chunk
+    iterator."""
 
     status: int
     headers: Mapping[str, str]

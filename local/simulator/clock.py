@@ -5,7 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-# 2026-01-01T08:00:00Z, the same day as the wire samples; before the §6.2 test vector's `_e` (1893456000).
+# 2026-01-01T08:00:00Z, the same day as the sample events; before the docs/kaltura.md#ks-v2 test vector's `_e`
+# (1893456000).
 DEFAULT_START_TIME = 1767254400
 
 TickListener = Callable[[int], None]

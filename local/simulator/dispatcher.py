@@ -1,11 +1,11 @@
-"""Kaltura's event-notification dispatcher, simulated (PROTOCOL §1-2).
+"""Kaltura's event-notification dispatcher, simulated (docs/kaltura.md#webhook-bodies through #delivery-and-retries).
 
-It POSTs a ``KalturaHttpNotification`` envelope in one of the wire formats of §1.2, signed with
-``X-KALTURA-SIGNATURE = hex(HASH(admin secret + body))`` and ``X-KALTURA-HASH-ALGO``, with Kaltura's constant
-Mozilla User-Agent (§2.2). Only 200 and 204 count as delivered; anything else (or a transport error) is retried
-at a fixed interval on the simulator clock, 3 attempts in total by default (§2.3), with the same body and the same
-``eventNotificationJobId`` each time. Subscriptions turn simulator events (entry ready, vendor task status,
-session ended) into deliveries automatically.
+It POSTs a ``KalturaHttpNotification`` envelope in one of the wire formats of docs/kaltura.md#webhook-bodies, signed
+with ``X-KALTURA-SIGNATURE = hex(HASH(admin secret + body))`` and ``X-KALTURA-HASH-ALGO``, with Kaltura's constant
+Mozilla User-Agent (docs/kaltura.md#headers). Only 200 and 204 count as delivered; anything else (or a transport error)
+is retried at a fixed interval on the simulator clock, 3 attempts in total by default
+(docs/kaltura.md#delivery-and-retries), with the same body and the same ``eventNotificationJobId`` each time.
+Subscriptions turn simulator events (entry ready, vendor task status, session ended) into deliveries automatically.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ FIRST_JOB_ID = 33578094492
 
 
 class BodyFormat(enum.Enum):
-    """How the envelope is put on the wire (§1.2)."""
+    """How the envelope is put on the wire (docs/kaltura.md#webhook-bodies)."""
 
     OBJECT_JSON = "json"  # raw JSON, Content-Type application/json (templates since 2016)
     LEGACY_JSON = "json_urlencoded"  # "data=" + urlencode(JSON), still labelled application/json
@@ -56,7 +56,8 @@ ENTRY_STATUS_EQUALS = Template(26970222, "Entry Status Equals", "HTTP_ENTRY_STAT
 TASK_FINISHED_PROCESSING = Template(
     26970231, "Task Finished Processing", "Http_Entry_Vendor_Task_Finished_Processing", 3, 42
 )
-# No stock HTTP template exists for these (§3.4, §8); they stand for partner templates Kaltura would create.
+# No stock HTTP template exists for these (docs/kaltura.md#partner-configuration, #room-session-end); they stand for
+# partner templates Kaltura would create.
 TASK_STATUS_CHANGED = Template(26970240, "Task Status Changed", "MY_REACH_TASK_STATUS_CHANGED", 3, 42)
 SESSION_CUE_POINT_ENDED = Template(
     26970250, "Session Ended", "SESSION_CUE_POINT_ENDED", 3, "cuePointEventNotifications.CuePoint"
@@ -80,12 +81,12 @@ def http_build_query(fields: Mapping[str, Any]) -> str:
 
 
 def signature(secret: str, body: bytes, algorithm: str = "sha1") -> str:
-    """``hex(HASH(secret + body))``: a plain hash of the concatenation, not an HMAC (§2.1)."""
+    """``hex(HASH(secret + body))``: a plain hash of the concatenation, not an HMAC (docs/kaltura.md#signature)."""
     return hashlib.new(algorithm, secret.encode() + body).hexdigest()
 
 
 def build_envelope(obj: Mapping[str, Any], template: Template, job_id: int) -> dict[str, Any]:
-    """The ``KalturaHttpNotification`` envelope (§1.3)."""
+    """The ``KalturaHttpNotification`` envelope (docs/kaltura.md#notification-envelope)."""
     return kaltura_object(
         "KalturaHttpNotification",
         {
@@ -137,7 +138,7 @@ class Attempt:
 
     @property
     def succeeded(self) -> bool:
-        """Kaltura counts only 200 and 204 (§2.3)."""
+        """Kaltura counts only 200 and 204 (docs/kaltura.md#delivery-and-retries)."""
         return self.status in (200, 204)
 
 
@@ -200,7 +201,7 @@ class Dispatcher:
         self._next_job_id = FIRST_JOB_ID
         self._deliveries: list[Delivery] = []
         self._subscriptions: list[Subscription] = []
-        # Kaltura's curl does not verify the receiver's certificate (§2.2).
+        # Kaltura's curl does not verify the receiver's certificate (docs/kaltura.md#headers).
         self._tls = ssl.create_default_context()
         self._tls.check_hostname = False
         self._tls.verify_mode = ssl.CERT_NONE
@@ -234,7 +235,8 @@ class Dispatcher:
         return build_envelope(obj, template, job_id or self.next_job_id())
 
     def session_ended_envelope(self, cue_point_id: str, *, job_id: int | None = None) -> dict[str, Any]:
-        """Envelope of a ``KalturaSessionCuePoint`` ending (custom cue-point template, §8)."""
+        """Envelope of a ``KalturaSessionCuePoint`` ending (custom cue-point template,
+        docs/kaltura.md#room-session-end)."""
         with self._core.state.lock:
             obj = self._core.state.room_sessions[cue_point_id].to_api()
         return build_envelope(obj, SESSION_CUE_POINT_ENDED, job_id or self.next_job_id())

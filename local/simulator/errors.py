@@ -1,10 +1,11 @@
-"""API v3 errors as Kaltura defines them: ``"CODE;ARG1,ARG2;message with @ARG1@"`` (PROTOCOL §5.2, §4.1)."""
+"""API v3 errors as Kaltura defines them: ``"CODE;ARG1,ARG2;message with @ARG1@"``
+(docs/kaltura.md#api-errors, #reach-task-add)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# Core (srv api_v3/lib/KalturaErrors.php) - wording follows the constants where PROTOCOL quotes them.
+# Core (srv api_v3/lib/KalturaErrors.php) - wording follows the server's constants where they are known.
 INVALID_KS = 'INVALID_KS;KSID,ERR_CODE,ERR_DESC;Invalid KS "@KSID@", Error "@ERR_CODE@,@ERR_DESC@"'
 MISSING_KS = "MISSING_KS;;Missing KS, session not established"
 SERVICE_FORBIDDEN = "SERVICE_FORBIDDEN;SERVICE;The access to service [@SERVICE@] is forbidden"
@@ -34,13 +35,13 @@ CAPTION_ASSET_ID_NOT_FOUND = (
     'CAPTION_ASSET_ID_NOT_FOUND;CAPTION_ASSET_ID;Caption asset id "@CAPTION_ASSET_ID@" not found'
 )
 
-# App tokens (srv AppTokenErrors, PROTOCOL §6.3)
+# App tokens (srv AppTokenErrors, docs/kaltura.md#app-tokens)
 APP_TOKEN_ID_NOT_FOUND = "APP_TOKEN_ID_NOT_FOUND;ID;Application token id [@ID@] not found"  # noqa: S105
 APP_TOKEN_NOT_ACTIVE = "APP_TOKEN_NOT_ACTIVE;ID;Application token id [@ID@] not active"  # noqa: S105
 INVALID_APP_TOKEN_HASH = "INVALID_APP_TOKEN_HASH;;Invalid application token hash"  # noqa: S105
 APP_TOKEN_EXPIRED = "APP_TOKEN_EXPIRED;ID;Application token id [@ID@] expired"  # noqa: S105
 
-# REACH (srv plugins/reach/errors/KalturaReachErrors.php, PROTOCOL §4.1)
+# REACH (srv plugins/reach/errors/KalturaReachErrors.php, docs/kaltura.md#reach-task-add)
 ENTRY_NOT_READY = "ENTRY_NOT_READY;STATUS;Entry is not ready for order, current status [@STATUS@]"
 ENTRY_TYPE_NOT_SUPPORTED = "ENTRY_TYPE_NOT_SUPPORTED;TYPE;Entry type [@TYPE@] not supported"
 CATALOG_ITEM_NOT_FOUND = "CATALOG_ITEM_NOT_FOUND;ID;Catalog item with id [@ID@] not found"
@@ -69,7 +70,7 @@ CANNOT_UPDATE_STATUS_OF_TASK_WHICH_IS_IN_FINAL_STATE = (
 
 
 class ApiError(Exception):
-    """An API v3 error; serialised as an HTTP 200 ``KalturaAPIException`` body (§5.2)."""
+    """An API v3 error; serialised as an HTTP 200 ``KalturaAPIException`` body (docs/kaltura.md#api-errors)."""
 
     def __init__(self, template: str, *values: object, message: str | None = None) -> None:
         code, arg_names, text = template.split(";", 2)

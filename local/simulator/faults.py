@@ -148,7 +148,7 @@ class Faults:
         )
 
     def action_blocked(self, route: str, *, count: int | None = None, probability: float | None = None) -> FaultRule:
-        """Rate limiting: the call fails with ``ACTION_BLOCKED`` (§5.2)."""
+        """Rate limiting: the call fails with ``ACTION_BLOCKED`` (docs/kaltura.md#api-errors)."""
         return self.add(route, FaultKind.ACTION_BLOCKED, count=count, probability=probability)
 
     def expired_ks(self, route: str, *, count: int | None = None, probability: float | None = None) -> FaultRule:

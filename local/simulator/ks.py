@@ -1,8 +1,8 @@
-"""KS (Kaltura Session) encoding and decoding, written from PROTOCOL §6.2 independently of the product client.
+"""KS (Kaltura Session) encoding and decoding, written from docs/kaltura.md#ks-v2 independently of the product client.
 
-The decoder follows §6.2 step 6 literally (reverse the URL-safe base64, split on the first two ``|``, AES-128-CBC
-decrypt with each admin secret of the partner, strip the zero padding, check the SHA1 prefix) so that a contract
-test "the client's KS is accepted by the simulator" compares two independent implementations.
+The decoder follows docs/kaltura.md#ks-v2 step 6 literally (reverse the URL-safe base64, split on the first two ``|``,
+AES-128-CBC decrypt with each admin secret of the partner, strip the zero padding, check the SHA1 prefix) so that a
+contract test "the client's KS is accepted by the simulator" compares two independent implementations.
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ class KsInfo:
 
 
 def parse_privileges(privileges: str) -> list[tuple[str, str]]:
-    """Split ``"a,b:c,*"`` into ordered fields as §6.2 step 1 does: bare -> ``a=``, ``*`` -> ``all=*``."""
+    """Split ``"a,b:c,*"`` into ordered fields as docs/kaltura.md#ks-v2 step 1 does: bare -> ``a=``, ``*`` ->
+    ``all=*``."""
     fields: list[tuple[str, str]] = []
     for raw in privileges.split(","):
         item = raw.strip()
@@ -93,7 +94,8 @@ def encode_ks_v2(
     master_partner_id: int | None = None,
     additional_data: str | None = None,
 ) -> str:
-    """Build a v2 KS (§6.2 steps 1-5). ``expiry`` is absolute unix time; ``rand`` is the 16-byte random block."""
+    """Build a v2 KS (docs/kaltura.md#ks-v2 steps 1-5). ``expiry`` is absolute unix time; ``rand`` is the 16-byte random
+    block."""
     if len(rand) != _RAND_LEN:
         raise ValueError("rand must be 16 bytes")
     fields = parse_privileges(privileges)
@@ -121,7 +123,8 @@ def encode_ks_v1(
     privileges: str = "",
     rand: int,
 ) -> str:
-    """Build a v1 KS: base64(sha1hex(secret + info) + "|" + info) with standard base64 (§6.2 "KS v1")."""
+    """Build a v1 KS: base64(sha1hex(secret + info) + "|" + info) with standard base64
+    (docs/kaltura.md#ks-v2 "KS v1")."""
     info = f"{partner_id};{partner_id};{expiry};{session_type};{rand};{user_id};{privileges}"
     digest = hashlib.sha1((admin_secret + info).encode()).hexdigest()  # noqa: S324 - fixed by the KS v1 format
     return base64.b64encode(f"{digest}|{info}".encode()).decode()

@@ -1,4 +1,5 @@
-"""The Reports Microservice (PROTOCOL §7.5, from Kaltura's guides only): generate a report, poll, download.
+"""The Reports Microservice (docs/kaltura.md#reports-microservice, from Kaltura's guides only): generate a report, poll,
+download.
 
 ``POST /api/v1/report/generate {reportName, reportParameters}`` -> ``{sessionId}``;
 ``POST /api/v1/report/serve {sessionId, statusOnly: true}`` -> ``{status}`` (pending, in_progress, completed or

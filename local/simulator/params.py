@@ -50,7 +50,7 @@ def parse_path_params(segments: list[str]) -> list[tuple[str, str]]:
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:
-    """A JSON object body (§5: only when Content-Type is exactly application/json)."""
+    """A JSON object body (docs/kaltura.md#api-requests: only when Content-Type is exactly application/json)."""
     try:
         value = json.loads(body.decode("utf-8")) if body.strip() else {}
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -1,4 +1,5 @@
-"""REACH: catalog items, reach profiles with credit, and entry vendor tasks moving on the clock (PROTOCOL §4)."""
+"""REACH: catalog items, reach profiles with credit, and entry vendor tasks moving on the clock
+(docs/kaltura.md#reach)."""
 
 from __future__ import annotations
 
@@ -40,7 +41,8 @@ from .state import (
 if TYPE_CHECKING:
     from .core import SimulatorCore
 
-# A task in one of these states blocks a new order for the same entry, item and version (§4.1).
+# A task in one of these states blocks a new order for the same entry, item and version
+# (docs/kaltura.md#reach-task-add).
 _ACTIVE_STATUSES = frozenset(
     {TASK_PENDING, TASK_PENDING_MODERATION, TASK_PROCESSING, TASK_PENDING_ENTRY_READY, TASK_SCHEDULED}
 )
@@ -55,7 +57,8 @@ def _require_reach(ctx: CallContext) -> None:
 
 
 def _expected_finish(created_at: int, turn_around_time: int) -> int:
-    """BEST_EFFORT/IMMEDIATE -> a day; 1-7 are business days; larger values are seconds (§4.2)."""
+    """BEST_EFFORT/IMMEDIATE -> a day; 1-7 are business days; larger values are seconds
+    (docs/kaltura.md#reach-enums)."""
     if turn_around_time <= 0:
         return created_at + _DAY
     if turn_around_time <= 7:
@@ -70,8 +73,8 @@ def task_price(item: CatalogItem, ms_duration: int) -> float:
 
 
 def _is_duplicate(ctx: CallContext, entry_id: str, item: CatalogItem, version: int) -> bool:
-    """§4.1: an active task for the same entry+item+version, a completed one when resubmission is not allowed,
-    or one still PROCESSING on an older version."""
+    """docs/kaltura.md#reach-task-add: an active task for the same entry+item+version, a completed one when resubmission
+    is not allowed, or one still PROCESSING on an older version."""
     for task in ctx.core.state.tasks.values():
         if task.entry_id != entry_id or task.catalog_item_id != item.id or task.partner_id != ctx.partner_id:
             continue
@@ -272,7 +275,8 @@ _CATALOG_FILTER_TYPES = {
 
 def _catalog_filter(params: Params) -> Callable[[CatalogItem], bool]:
     """``KalturaVendorCatalogItemFilter`` fields; the captions/translation filter subclasses add language/format
-    fields and restrict the item type (§4.3). Items are never updated here, so updatedAt equals createdAt."""
+    fields and restrict the item type (docs/kaltura.md#reach-catalog). Items are never updated here, so updatedAt equals
+    createdAt."""
     wanted_type = _CATALOG_FILTER_TYPES.get(params.get_str("objectType") or "")
     int_filters = [
         (getter, params.get_int(f"{name}Equal"), params.int_list(f"{name}In"))
@@ -325,7 +329,8 @@ def _catalog_list(ctx: CallContext, params: Params) -> dict[str, Any]:
     partner_id = ctx.require_partner()
     catalog_filter = params.obj("filter")
     accept = _catalog_filter(catalog_filter)
-    # With a partner KS only the items enabled for the partner are listed, newest id first (§4.3).
+    # With a partner KS only the items enabled for the partner are listed, newest id first
+    # (docs/kaltura.md#reach-catalog).
     matched = [
         item for item in ctx.core.state.catalog_items.values() if partner_id in item.enabled_partners and accept(item)
     ]

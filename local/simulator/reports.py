@@ -1,5 +1,5 @@
-"""Analytics reports (PROTOCOL §7.1-7.2): ``report.getTable`` / ``getTotal`` / ``getGraphs`` /
-``getUrlForReportAsCsv`` / ``serve`` over deterministic synthetic data.
+"""Analytics reports (docs/kaltura.md#report-gettable, #report-csv-url): ``report.getTable`` / ``getTotal`` /
+``getGraphs`` / ``getUrlForReportAsCsv`` / ``serve`` over deterministic synthetic data.
 
 Time. A request covers the half-open window ``[fromDate, toDate)`` in unix seconds: Kaltura hands both to Druid as
 an interval, and Druid intervals exclude their end. ``fromDay``/``toDay`` (``YYYYMMDD``, both days included) become
@@ -55,8 +55,9 @@ DOWNLOAD_KS_SECONDS = 86_400
 BOM = b"\xef\xbb\xbf"
 DAY = 86_400
 DEFAULT_ROWS_PER_DAY = 3
-# Not a Kaltura report type: the simulator's report whose rows each belong to one moment (PROTOCOL §7.1 says
-# nothing about which real types do; per-session or per-event rows are what a time split is exact for).
+# Not a Kaltura report type: the simulator's report whose rows each belong to one moment
+# (docs/kaltura.md#report-gettable says nothing about which real types do; per-session or per-event rows are what a time
+# split is exact for).
 VIEWER_SESSIONS = 9001
 _CHUNK = 64 * 1024
 _MAX_DAYS = 3_700
@@ -100,8 +101,8 @@ class ReportSpec:
         return self.dimension_columns + self.metrics
 
 
-# TOP_CONTENT columns are those of the getTable sample; TOP_CONTENT_CREATOR totals follow the reports guide;
-# the rest follow kKavaReports' naming (PROTOCOL §7.1 points there) and are a simulator choice.
+# TOP_CONTENT columns are those of docs/kaltura.md#report-gettable; TOP_CONTENT_CREATOR totals follow the reports guide;
+# the rest follow kKavaReports' naming (the source Kaltura's columns come from) and are a simulator choice.
 REPORT_SPECS: dict[int, ReportSpec] = {
     spec.report_type: spec
     for spec in (
@@ -429,7 +430,7 @@ def parse_window(report_filter: Params) -> TimeWindow:
 
 
 def clean_value(value: str, delimiter: str) -> str:
-    """§7.1: a delimiter or ``;`` inside a value becomes a space; nothing is escaped."""
+    """docs/kaltura.md#report-gettable: a delimiter or ``;`` inside a value becomes a space; nothing is escaped."""
     return value.replace(delimiter, " ").replace(";", " ")
 
 
@@ -957,7 +958,8 @@ def _get_table(ctx: CallContext, params: Params) -> dict[str, Any]:
     index = max(1, pager.get_int("pageIndex") or 1)
     if index * size > MAX_RESULT_SIZE:
         if index != 1:
-            # kKavaReportsMgr throws this; the API reports it as the (misspelt) generic error (§7.1).
+            # kKavaReportsMgr throws this; the API reports it as the (misspelt) generic error
+            # (docs/kaltura.md#report-gettable).
             raise ApiError(errors.INTERNAL_SERVERL_ERROR, message=f"result limit is {MAX_RESULT_SIZE} rows")
         size = MAX_RESULT_SIZE
     start = (index - 1) * size
@@ -1063,7 +1065,7 @@ def _get_url_for_report_as_csv(ctx: CallContext, params: Params) -> str:
         )
     )
     partner = ctx.core.state.partners[partner_id]
-    # §7.2: the URL embeds a user KS limited to this file, valid for at most a day.
+    # docs/kaltura.md#report-csv-url: the URL embeds a user KS limited to this file, valid for at most a day.
     download_ks = issue_ks(
         ctx.core,
         partner,

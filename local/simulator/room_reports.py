@@ -1,4 +1,5 @@
-"""Kaltura Room reports 6000/6001/6002 via ``report.getCsvFromStringParams`` / ``report.getCsv`` (PROTOCOL §7.3).
+"""Kaltura Room reports 6000/6001/6002 via ``report.getCsvFromStringParams`` / ``report.getCsv``
+(docs/kaltura.md#report-csv-strings).
 
 The answer is a raw CSV file even with ``format=1``: UTF-8 BOM, a header line, one line per row, commas inside
 values replaced with spaces, nothing quoted, ``\\n`` line ends. Rows come from the room sessions added to the
@@ -94,7 +95,8 @@ class RoomReportSettings:
 
 def _cell(value: object) -> str:
     text = php_float(value) if isinstance(value, float) else str(value)
-    # §7.3: commas inside values become spaces; nothing is quoted. Line breaks would split a row, so they go too.
+    # docs/kaltura.md#report-csv-strings: commas inside values become spaces; nothing is quoted. Line breaks would split
+    # a row, so they go too.
     return text.replace(",", " ").replace("\r", " ").replace("\n", " ")
 
 

@@ -1,7 +1,7 @@
 """Kaltura's response serialisers: PHP-``json_encode``-compatible JSON (format=1) and the API v3 XML (format=2).
 
 API objects are plain dicts built with :func:`kaltura_object`, which drops nulls and appends ``objectType`` last,
-the way ``KalturaJsonSerializer`` emits them (PROTOCOL §1.3, §5.1).
+the way ``KalturaJsonSerializer`` emits them (docs/kaltura.md#notification-envelope, #api-success).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def kaltura_object(object_type: str, fields: Mapping[str, Any]) -> dict[str, Any
 
 
 def list_response(object_type: str, objects: list[dict[str, Any]], total_count: int) -> dict[str, Any]:
-    """``{"objects": [...], "totalCount": N, "objectType": "Kaltura...ListResponse"}`` (§5.1)."""
+    """``{"objects": [...], "totalCount": N, "objectType": "Kaltura...ListResponse"}`` (docs/kaltura.md#api-success)."""
     return kaltura_object(object_type, {"objects": objects, "totalCount": total_count})
 
 
@@ -31,7 +31,8 @@ def _php_value(value: Any) -> Any:
     """Map a Python value onto what PHP would have encoded: nulls dropped, whole floats as ints, ``{}`` as ``[]``."""
     if isinstance(value, Mapping):
         cleaned = {str(key): _php_value(item) for key, item in value.items() if item is not None}
-        # PHP encodes an empty array as a JSON list, e.g. an error without arguments has "args":[] (§5.2).
+        # PHP encodes an empty array as a JSON list, e.g. an error without arguments has "args":[]
+        # (docs/kaltura.md#api-errors).
         return cleaned if cleaned else []
     if isinstance(value, list | tuple):
         return [_php_value(item) for item in value]
@@ -77,7 +78,7 @@ def kaltura_xml_fragment(value: Any) -> str:
 
 
 def kaltura_xml_error(error: Mapping[str, Any]) -> str:
-    """``<error>`` element of an API exception (§5.2 XML shape)."""
+    """``<error>`` element of an API exception (docs/kaltura.md#api-errors XML shape)."""
     args = error.get("args") or {}
     items = "".join(
         "<item><objectType>KalturaApiExceptionArg</objectType>"

@@ -1,10 +1,11 @@
 """The loopback HTTP(S) front end: routing, parameter parsing, multirequest, serialisation and fault injection.
 
-Paths served (PROTOCOL §5):
+Paths served (docs/kaltura.md#api-requests):
 - ``/api_v3/service/<service>/action/<action>[/<name>/<value>...]`` and the same under ``/api_v3/index.php/``;
 - ``/api_v3/service/multirequest`` (also ``/api_v3/?service=multirequest``);
 - ``/api_v3/?service=...&action=...`` (legacy form);
-- the Reports Microservice ``/api/v1/report/generate`` and ``/api/v1/report/serve`` (§7.5).
+- the Reports Microservice ``/api/v1/report/generate`` and ``/api/v1/report/serve``
+  (docs/kaltura.md#reports-microservice).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _resolve_path(value: Any, path: str | None) -> Any:
 
 
 def _substitute(value: Any, results: list[Any]) -> Any:
-    """Replace ``{N:result[:path]}`` references (§5.3) inside string parameters."""
+    """Replace ``{N:result[:path]}`` references (docs/kaltura.md#multirequest) inside string parameters."""
     if isinstance(value, dict):
         return {key: _substitute(item, results) for key, item in value.items()}
     if not isinstance(value, str) or "{" not in value:
@@ -170,7 +171,8 @@ class SimulatorApp:
         return result, ctx.events if error_code is None else []
 
     def _session(self, ctx: CallContext, auth: Auth, ks_string: str | None, *, expired: bool) -> KsInfo | None:
-        """The call's session as its action requires (§5.2: MISSING_KS, INVALID_KS, SERVICE_FORBIDDEN)."""
+        """The call's session as its action requires (docs/kaltura.md#api-errors: MISSING_KS, INVALID_KS,
+        SERVICE_FORBIDDEN)."""
         if auth is Auth.NONE:
             return None
         if ks_string is None:
@@ -184,7 +186,8 @@ class SimulatorApp:
         return info
 
     def run_multirequest(self, params: dict[str, Any], path: str) -> tuple[list[Any], list[SimEvent]]:
-        """§5.3: calls in index order, each inheriting ks/partnerId/clientTag; one failure does not stop the rest."""
+        """docs/kaltura.md#multirequest: calls in index order, each inheriting ks/partnerId/clientTag; one failure does
+        not stop the rest."""
         common = {key: params[key] for key in _COMMON_MULTIREQUEST if key in params}
         indexes = sorted(int(key) for key in params if key.isdigit() and isinstance(params[key], dict))
         results: list[Any] = []
@@ -226,7 +229,8 @@ class SimulatorApp:
         if method != "POST":
             params = nest(pairs)
         elif content_type == "application/json":
-            # §5: JSON only for exactly application/json; anything else falls back to PHP's $_POST (forms only).
+            # docs/kaltura.md#api-requests: JSON only for exactly application/json; anything else falls back to PHP's
+            # $_POST (forms only).
             params = merge(nest(pairs), parse_json_body(body))
         elif content_type.startswith("application/x-www-form-urlencoded"):
             params = nest(pairs + parse_form(body))

@@ -1,4 +1,4 @@
-"""KS issuing and checking, and the ``session`` / ``appToken`` services (PROTOCOL §6)."""
+"""KS issuing and checking, and the ``session`` / ``appToken`` services (docs/kaltura.md#ks)."""
 
 from __future__ import annotations
 
@@ -57,7 +57,8 @@ def issue_ks(
 def authenticate(core: SimulatorCore, ks: str) -> KsInfo:
     """Decode ``ks`` with the partner's admin secrets and check it against the simulator clock.
 
-    A KS that cannot be authenticated puts the KS itself in KSID; an expired one says EXPIRED (§5.2).
+    A KS that cannot be authenticated puts the KS itself in KSID; an expired one says EXPIRED
+    (docs/kaltura.md#api-errors).
     """
     try:
         info = decode_ks(ks, core.state.admin_secrets)
@@ -122,7 +123,7 @@ def _app_token_start_session(ctx: CallContext, params: Params) -> dict[str, Any]
     now = ctx.now
     if token.expiry is not None and token.expiry <= now:
         raise ApiError(errors.APP_TOKEN_EXPIRED, token_id)
-    # §6.3: the hash covers the exact KS string sent as the `ks` parameter of this very call.
+    # docs/kaltura.md#app-tokens: the hash covers the exact KS string sent as the `ks` parameter of this very call.
     algorithm = _APP_TOKEN_HASHES.get(token.hash_type.upper(), "sha1")
     expected = hashlib.new(algorithm, ((ctx.ks_string or "") + token.token).encode()).hexdigest()
     if not hmac.compare_digest(expected, token_hash):

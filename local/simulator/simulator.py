@@ -229,7 +229,8 @@ class KalturaSimulator:
         expiry: int | None = None,
         status: int = APP_TOKEN_ACTIVE,
     ) -> AppToken:
-        """Add an app token (§6.3); ``status`` 1 is ACTIVE, ``expiry`` is absolute simulator time."""
+        """Add an app token (docs/kaltura.md#app-tokens); ``status`` 1 is ACTIVE, ``expiry`` is absolute simulator
+        time."""
         with self.core.state.lock:
             partner = self.core.state.partners[partner_id]
             app_token = AppToken(

@@ -10,16 +10,16 @@ from typing import Any
 
 from .serialize import kaltura_object
 
-# KalturaEntryStatus (PROTOCOL §3.5)
+# KalturaEntryStatus (docs/kaltura.md#recognising-events)
 ENTRY_READY = 2
 ENTRY_DELETED = 3
 ENTRY_NO_CONTENT = 7
 
-# KalturaEntryType: core ints, plugin types as strings (§1.3)
+# KalturaEntryType: core ints, plugin types as strings (docs/kaltura.md#notification-envelope)
 ENTRY_TYPE_MEDIA_CLIP = 1
 ENTRY_TYPE_ROOM = "room.room"
 
-# KalturaEntryVendorTaskStatus (§4.2)
+# KalturaEntryVendorTaskStatus (docs/kaltura.md#reach-enums)
 TASK_PENDING = 1
 TASK_READY = 2
 TASK_PROCESSING = 3
@@ -41,7 +41,7 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 
 @dataclass(slots=True)
 class AppToken:
-    """An app token (§6.3): the token's own session settings win over the caller's."""
+    """An app token (docs/kaltura.md#app-tokens): the token's own session settings win over the caller's."""
 
     id: str
     partner_id: int
@@ -493,7 +493,8 @@ class RoomSession:
     announced: bool = False
 
     def to_api(self) -> dict[str, Any]:
-        """``KalturaSessionCuePoint``: ``triggeredAt`` is the session start, ``duration`` its length in ms (§8)."""
+        """``KalturaSessionCuePoint``: ``triggeredAt`` is the session start, ``duration`` its length in ms
+        (docs/kaltura.md#room-session-end)."""
         duration_ms = (self.end - self.start) * 1000
         return kaltura_object(
             "KalturaSessionCuePoint",

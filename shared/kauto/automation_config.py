@@ -17,7 +17,7 @@ Partner settings (``PartnerSettings``):
 
 - ``captions``: ``enabled``, ``dry_run``, ``catalog_item_id`` (wins when set) or ``catalog_item`` (selected from
   ``vendorCatalogItem.list`` by ``service_feature`` (1 = captions), ``service_type`` (1 human, 2 machine),
-  ``source_language`` (e.g. ``"English"``) and ``turn_around_time`` (PROTOCOL.md §4.2); ``null`` fields don't
+  ``source_language`` (e.g. ``"English"``) and ``turn_around_time`` (docs/kaltura.md#reach-enums); ``null`` fields don't
   filter), ``reach_profile_id`` (``null``: the catalog item's default profile), ``media_types`` (Kaltura media types,
   1 video, 5 audio; empty = any), ``min_duration_seconds`` / ``max_duration_seconds`` (``null`` = no bound),
   ``include_categories`` / ``exclude_categories`` (category ids or full names; a name also covers its
@@ -73,9 +73,9 @@ TRANSCRIPT_REPORT_NAMES = frozenset({"groupChatTranscripts", "moderatorTranscrip
 """Message content: refused unless ``session_reports.transcripts_enabled``."""
 MIN_PENDING_LIMIT_SECONDS = 60
 MAX_LIST_RESULTS = 10_000
-"""Kaltura object lists stop at 10,000 results (PROTOCOL.md §7.6)."""
+"""Kaltura object lists stop at 10,000 results (docs/kaltura.md#api-success)."""
 CAPTIONS_FEATURE = 1
-"""``KalturaVendorServiceFeature`` CAPTIONS (PROTOCOL.md §4.2)."""
+"""``KalturaVendorServiceFeature`` CAPTIONS (docs/kaltura.md#reach-enums)."""
 SERVICE_TYPES = (1, 2)
 """``KalturaVendorServiceType``: 1 HUMAN, 2 MACHINE."""
 
@@ -375,7 +375,7 @@ def _selector(value: Any, path: str) -> CatalogItemSelector:
     return CatalogItemSelector(
         service_type=service_type,
         source_language=_optional_str(section, "source_language", path),
-        # -1 best effort, 0 immediate, 1-7 business days, otherwise seconds (PROTOCOL.md §4.2).
+        # -1 best effort, 0 immediate, 1-7 business days, otherwise seconds (docs/kaltura.md#reach-enums).
         turn_around_time=_optional_int(section, "turn_around_time", path, minimum=-1),
     )
 

@@ -18,13 +18,13 @@ from kauto.aws.secrets import CachedSecret
 from kauto.errors import ConfigError
 
 WEBHOOK_HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
-"""Algorithms Kaltura can sign webhooks with (PROTOCOL.md §2.1: secureHashingAlgo 1, 2, 3)."""
+"""Algorithms Kaltura can sign webhooks with (docs/kaltura.md#signature: secureHashingAlgo 1, 2, 3)."""
 
 APP_TOKEN_HASH_TYPES = ("SHA1", "MD5", "SHA256", "SHA512")
-"""``hashType`` values of a Kaltura app token (PROTOCOL.md §6.3)."""
+"""``hashType`` values of a Kaltura app token (docs/kaltura.md#app-tokens)."""
 
 DEFAULT_APP_TOKEN_HASH_TYPE = "SHA1"  # noqa: S105 - a hash algorithm name, not a secret
-"""An app token's ``hashType`` when the secret names none: Kaltura's own default (PROTOCOL.md §6.3)."""
+"""An app token's ``hashType`` when the secret names none: Kaltura's own default (docs/kaltura.md#app-tokens)."""
 
 SESSION_MODES = ("auto", "app_token", "local", "session_start")
 """How workers obtain a KS: the values of ``kauto.kaltura.SessionMode`` (not imported here: that package loads the
@@ -75,7 +75,7 @@ class PartnerConfig:
 
     partner_id: int
     admin_secret: str = field(repr=False)
-    """Primary admin secret: the webhook signature key (PROTOCOL.md §2.1) and the KS signing key."""
+    """Primary admin secret: the webhook signature key (docs/kaltura.md#signature) and the KS signing key."""
     webhook_hash_algorithms: tuple[str, ...]
     """Algorithms accepted for this partner's webhook signatures; a request cannot ask for any other."""
     service_url: str

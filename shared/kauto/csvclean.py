@@ -2,7 +2,8 @@
 
 Input: the raw CSV of ``report.getCsv``/``getCsvFromStringParams``/``getUrlForReportAsCsv`` as byte chunks (UTF-8 BOM
 ``EF BB BF`` first, a header line, ``\\n`` line ends, nothing quoted, commas inside values already replaced by spaces:
-PROTOCOL.md §7.2-§7.3), or ``report.getTable`` rows already split by the Kaltura client (§7.1).
+docs/kaltura.md#report-csv-strings), or ``report.getTable`` rows already split by the Kaltura client
+(docs/kaltura.md#report-gettable).
 
 Output: one ``str`` per CSV record (header first), RFC 4180 quoted by the :mod:`csv` module, ``\\r\\n`` line ends,
 no BOM (the writer encodes UTF-8). Rules:
@@ -64,8 +65,8 @@ class CsvSpec:
     drop_columns: frozenset[str] = frozenset()
 
 
-# Room reports (report ids 6000-6002, columns from Kaltura's "Retrieve Kaltura Room data" guide; PROTOCOL.md §7.3
-# notes these ids come from the guides only).
+# Room reports (report ids 6000-6002, columns from Kaltura's "Retrieve Kaltura Room data" guide;
+# docs/kaltura.md#room-reports notes these ids come from the guides only).
 ROOM_DATA_SPEC = CsvSpec(
     preferred_columns=(
         "entry_id",

@@ -11,7 +11,8 @@ from typing import Any
 from kauto.errors import KautoError
 
 FieldValue = str | int | float
-"""Type of a value in :attr:`KalturaEvent.fields` (Kaltura enums arrive as int or string, see PROTOCOL.md §1.3)."""
+"""Type of a value in :attr:`KalturaEvent.fields` (Kaltura enums arrive as int or string, see
+docs/kaltura.md#notification-envelope)."""
 
 
 class EventKind(StrEnum):
@@ -24,7 +25,8 @@ class EventKind(StrEnum):
 
 
 class BodyFormat(StrEnum):
-    """How the notification body was encoded on the wire (PROTOCOL.md §1.2), or ``SWEEP`` for events the sweep built."""
+    """How the notification body was encoded on the wire (docs/kaltura.md#webhook-bodies), or ``SWEEP`` for events the
+    sweep built."""
 
     OBJECT_JSON = "object_json"
     """ObjectData JSON, raw (templates created after 2016-07-21)."""

@@ -107,7 +107,7 @@ def test_an_existing_caption_skips_only_in_the_wanted_language(
 def test_a_temporary_replacement_entry_is_never_captioned(stack: WorkerStack) -> None:
     original = stack.sim.add_entry(PARTNER_ID, name="original", **QUALIFYING)
     replacement = stack.sim.add_entry(PARTNER_ID, name="replacement", replaced_entry_id=original.id, **QUALIFYING)
-    # Through the webhook (which already refuses it as an entry-ready event, PROTOCOL.md §3.5) ...
+    # Through the webhook (which already refuses it as an entry-ready event, docs/kaltura.md#recognising-events) ...
     stack.entry_ready(replacement.id)
     # ... and as the sweep would enqueue it, straight to the worker, which re-reads the entry and skips it.
     sweep_built = KalturaEvent(

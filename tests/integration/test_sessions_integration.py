@@ -101,7 +101,7 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
     attendees = rows(objects[report_key(prefix, "attendees")])
     assert [row["user_name"] for row in attendees] == [
         '\'=HYPERLINK("http://x")',
-        "'+Mallory  the tester",  # Kaltura replaced the comma with a space (PROTOCOL.md §7.3)
+        "'+Mallory  the tester",  # Kaltura replaced the comma with a space (docs/kaltura.md#report-csv-strings)
         '\'@Élodie "Lo" Dupont',
         "'\tTabby",
     ]

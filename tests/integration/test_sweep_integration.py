@@ -79,7 +79,8 @@ def test_the_sweep_finds_what_no_webhook_reported_and_the_worker_acts_on_it(moto
         row = stack.ledger(f"session#{PARTNER_ID}#{session.room_entry_id}", session.cue_point_id)
         assert row is not None and row["state"] == "done"
 
-        # The vendor fails the task; Kaltura has no HTTP template for that (PROTOCOL.md §3.4): only the sweep sees it.
+        # The vendor fails the task; Kaltura has no HTTP template for that (docs/kaltura.md#partner-configuration): only
+        # the sweep sees it.
         stack.sim.clock.advance(LAG)
         stack.run_sweep()
         stack.run_worker()

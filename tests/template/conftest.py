@@ -33,7 +33,12 @@ def _load_template() -> Template:
 
 @functools.cache
 def _translate_template() -> Template:
-    sam_template = copy.deepcopy(_load_template())
+    return translate(_load_template())
+
+
+def translate(template: Template) -> Template:
+    """Apply the SAM transform offline to a copy of ``template`` (a test may translate a template it changed)."""
+    sam_template = copy.deepcopy(template)
     for resource in sam_template["Resources"].values():
         properties = resource.get("Properties", {})
         # The transform wants artifacts already uploaded; the tests only care about the generated resources.

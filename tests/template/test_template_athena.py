@@ -23,7 +23,7 @@ WEEKLY_ROOM_TABLES = {
     "weekly_attendees": ROOM_ATTENDEES_SPEC,
     "weekly_breakouts": ROOM_BREAKOUTS_SPEC,
 }
-# report.getTable TOP_CONTENT header (PROTOCOL.md §7.1, the wire sample).
+# report.getTable TOP_CONTENT header (docs/kaltura.md#report-gettable).
 TOP_CONTENT_COLUMNS = [
     "object_id",
     "entry_name",

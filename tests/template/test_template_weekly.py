@@ -12,12 +12,13 @@ import zoneinfo
 from typing import Any
 
 from test_template_iam import (
+    ALERTS_KEY_PERMISSIONS,
     CHECKPOINTS,
     CONFIG_PARAMETER,
     LEDGER,
-    WEBHOOK_MANAGED_POLICIES,
+    consume_permissions,
     granted_permissions,
-    role_of,
+    runtime_permissions,
 )
 
 Template = dict[str, Any]
@@ -111,7 +112,6 @@ def test_both_weekly_functions_know_the_schedule_zone_and_the_job_queue(
 
 def test_scheduler_may_only_read_the_config_write_run_rows_and_send_jobs(translated: Template) -> None:
     granted, conditional = granted_permissions(translated, "WeeklySchedulerFunction")
-    _, role = role_of(translated, "WeeklySchedulerFunction")
 
     assert granted == {
         ("ssm:GetParameter", CONFIG_PARAMETER),
@@ -119,14 +119,14 @@ def test_scheduler_may_only_read_the_config_write_run_rows_and_send_jobs(transla
         ("dynamodb:PutItem", LEDGER),
         ("dynamodb:UpdateItem", LEDGER),
         ("sqs:SendMessage", JOBS_QUEUE),
-    }
+        # Lambda's on-failure destination of the scheduled (asynchronous) invocations.
+        ("sqs:SendMessage", json.dumps({"Fn::GetAtt": ["WeeklySchedulerFailedInvocationsQueue", "Arn"]})),
+    } | runtime_permissions("WeeklySchedulerFunction")
     assert conditional == []
-    assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES
 
 
 def test_report_worker_writes_only_weekly_reports_and_checkpoints(translated: Template) -> None:
     granted, conditional = granted_permissions(translated, "ReportWorkerFunction")
-    _, role = role_of(translated, "ReportWorkerFunction")
 
     assert granted == {
         ("secretsmanager:GetSecretValue", json.dumps({"Ref": "PartnerSecretsArn"})),
@@ -144,8 +144,5 @@ def test_report_worker_writes_only_weekly_reports_and_checkpoints(translated: Te
         ),
         ("s3:DeleteObject", CHECKPOINTS),
         ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["ReportsBucket", "Arn"]})),
-    }
+    } | ALERTS_KEY_PERMISSIONS | consume_permissions("ReportJobsQueue") | runtime_permissions("ReportWorkerFunction")
     assert [s["Condition"] for s in conditional] == [{"StringLike": {"s3:prefix": "_checkpoints/*"}}]
-    assert set(role["Properties"]["ManagedPolicyArns"]) == WEBHOOK_MANAGED_POLICIES | {
-        "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
-    }

@@ -1,7 +1,7 @@
 """REACH captions when an entry becomes ready, ordered exactly once per (partner, entry, catalog item).
 
 :func:`order_captions` takes the entry as the router re-read it through the API (a webhook snapshot can be stale or
-late; a READY can recur after re-conversion, PROTOCOL.md §3.5) and decides, in this order:
+late; a READY can recur after re-conversion, docs/kaltura.md#recognising-events) and decides, in this order:
 
 1. captions disabled for the partner: nothing (not a decision; the automation is off).
 2. entry not READY any more: still converting (IMPORT, PRECONVERT, PENDING) -> :class:`RetryLaterError`; anything
@@ -18,7 +18,7 @@ late; a READY can recur after re-conversion, PROTOCOL.md §3.5) and decides, in 
 8. ordered exactly once (below).
 
 Exactly once. Kaltura has no idempotency key on ``entryVendorTask.add`` (its own duplicate check covers only some
-states, PROTOCOL.md §4.1), so the ledger row is claimed *before* ordering:
+states, docs/kaltura.md#reach-task-add), so the ledger row is claimed *before* ordering:
 
 - ``claim`` is a conditional put (state ``claimed``, a random owner token, ``claimed_at``). Of racing workers only
   one creates it.
@@ -312,7 +312,7 @@ class _Context:
         try:
             task = self.client.reach.order_caption(self.entry.id, item.id, reach_profile_id=self.rules.reach_profile_id)
         except KalturaAlreadyDoneError:
-            # ENTRY_VENDOR_TASK_DUPLICATION: Kaltura has the task (PROTOCOL.md §4.1).
+            # ENTRY_VENDOR_TASK_DUPLICATION: Kaltura has the task (docs/kaltura.md#reach-task-add).
             existing = self.existing_task(item.id)
             if existing is None:
                 raise RetryLaterError(
@@ -441,7 +441,7 @@ def rule_violation(entry: Entry, rules: CaptionRules) -> str | None:
     Needs no API call: everything comes from the re-read entry.
     """
     if entry.replaced_entry_id:
-        # A temporary replacement entry: HTTP templates do not filter them out (PROTOCOL.md §3.5).
+        # A temporary replacement entry: HTTP templates do not filter them out (docs/kaltura.md#recognising-events).
         return "replacement_entry"
     if rules.media_types and as_int(entry.media_type) not in rules.media_types:
         return "media_type"

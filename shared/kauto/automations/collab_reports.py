@@ -1,7 +1,8 @@
 """The Reports Microservice's chat-and-collaboration reports of one room session (``pollsActivity`` & co).
 
 Kaltura's guides describe the reports and their parameters (docs/kaltura.md#chat-and-collaboration-reports,
-docs/kaltura.md#reports-microservice): ``entries_ids``, ``virtual_event_ids``, ISO ``from_date_id``/``to_date_id``
+docs/kaltura.md#reports-microservice): ``entries_ids``, ``virtual_event_ids``, ISO
+``from_date_id``/``to_date_id``
 (days, inclusive), and a KS carrying ``virtualeventid:<id>`` when the room belongs to a virtual event. A session's
 reports are asked for its room and the days it spans in the partner's time zone, then cut here to the session's own
 window where a row carries a time (``sentAt``, ``answeredAt``, ...; rows without one are kept), cleaned by the same

@@ -1,5 +1,6 @@
-"""Meeting recordings as a trigger for session reports: a recording (adminTag ``kalturameeting``, PROTOCOL.md §8)
-became ready; the session it recorded is looked up in report 6000 (see :func:`match_recording_session`) and pulled.
+"""Meeting recordings as a trigger for session reports: a recording (adminTag ``kalturameeting``,
+docs/kaltura.md#room-session-end) became ready; the session it recorded is looked up in report 6000 (see
+:func:`match_recording_session`) and pulled.
 """
 
 from __future__ import annotations

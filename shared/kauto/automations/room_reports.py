@@ -1,8 +1,9 @@
 """Kaltura Room reports 6000/6001/6002 of one session: requested with ``report.getCsvFromStringParams``
-(PROTOCOL.md §7.3) over the padded session window, narrowed server-side where the report has a filter for it
-(6000 ``entry_ids``, 6001 ``entry_ids`` + ``cue_point_ids``, 6002 ``parentEntryIds``) and filtered here to the
-session's rows. The body streams from Kaltura through :class:`~kauto.csvclean.CsvCleaner` into the S3 multipart
-writer: memory stays bounded whatever the size. Also: reading the sessions report 6000 lists (the sweep, recordings).
+(docs/kaltura.md#report-csv-strings) over the padded session window, narrowed server-side where the report has a
+filter for it (6000 ``entry_ids``, 6001 ``entry_ids`` + ``cue_point_ids``, 6002 ``parentEntryIds``) and filtered
+here to the session's rows. The body streams from Kaltura through :class:`~kauto.csvclean.CsvCleaner` into the S3
+multipart writer: memory stays bounded whatever the size. Also: reading the sessions report 6000 lists (the sweep,
+recordings).
 """
 
 from __future__ import annotations

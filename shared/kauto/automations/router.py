@@ -106,7 +106,7 @@ def _entry_ready(event: KalturaEvent, deps: AutomationDeps) -> None:
     if not entry_id:
         raise MalformedEventError("entry_id", "an entry_ready event needs the entry id")
     try:
-        # The webhook snapshot can be stale or late (PROTOCOL.md §3.5): act on the entry as it is now.
+        # The webhook snapshot can be stale or late (docs/kaltura.md#recognising-events): act on the entry as it is now.
         entry = deps.kaltura(event.partner_id).entries.get(entry_id)
     except KalturaNotFoundError:
         count("EntryGone")

@@ -83,7 +83,8 @@ def session_from_event(event: KalturaEvent) -> RoomSession:
     """The session a ``session_ended`` event names, its times normalized to unix seconds.
 
     Fields: ``entryId`` (room), ``cuePointId`` or ``id`` (session), ``startTime``/``endTime``. The sweep sends unix
-    seconds. A session cue point sends ``startTime``/``endTime``/``duration`` in milliseconds (PROTOCOL.md §8), as
+    seconds. A session cue point sends ``startTime``/``endTime``/``duration`` in milliseconds
+    (docs/kaltura.md#room-session-end), as
     offsets on the room's timeline: those are anchored at the cue point's ``triggeredAt`` or ``createdAt`` (when
     the session cue point was created, i.e. when the session started). Values of 10^11 and more are unix
     milliseconds, values from 10^9 unix seconds, smaller ones millisecond offsets.

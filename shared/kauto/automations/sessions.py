@@ -19,7 +19,7 @@ Per session (partner, room entry, session cue point id):
   by a sleeping worker. A report that fails, or stays pending past ``session_reports.pending_limit_seconds``, is
   alerted once (``session_report_failed``), listed under ``missing_reports`` in the manifest and retried by the
   sweep (up to :data:`MAX_REPORT_RETRIES` times); the other reports of the session are written regardless.
-- Keys (docs/architecture.md#where-things-live): ``sessions/partner_id=<pid>/date=<session start, UTC>/…`` with one
+- Keys (docs/architecture.md#contracts): ``sessions/partner_id=<pid>/date=<session start, UTC>/…`` with one
   ``report=<name>/`` folder per report, the summary page ``summary.html`` (:mod:`kauto.automations.session_summary`)
   and ``manifest.json`` (written last: it marks a complete run).
 - Threshold metrics are accumulated from the room report rows while they stream, participation counts from the

@@ -1,8 +1,8 @@
 """The scheduled reconciliation sweep: find what webhooks missed and send it down the same idempotent paths.
 
-Kaltura ships no HTTP template for room sessions ending or for vendor tasks failing (PROTOCOL.md §3.3-§3.4, §8), and
-webhooks can be lost or disabled, so every ``sweep`` interval (15 minutes by default) :func:`run_sweep` looks, for
-each partner with a section in the automation configuration, at three things:
+Kaltura ships no HTTP template for room sessions ending or for vendor tasks failing (docs/kaltura.md#stock-templates,
+#room-session-end), and webhooks can be lost or disabled, so every ``sweep`` interval (15 minutes by default)
+:func:`run_sweep` looks, for each partner with a section in the automation configuration, at three things:
 
 - ``sessions``: report 6000 over the window; every main-room session that ended in it and whose ledger row is not
   ``done`` is sent as a ``session_ended`` event (dedupe key ``sweep:session:<pid>:<room>:<session>``); a done

@@ -4,10 +4,10 @@ Row ``task#<pid>#<task_id>`` / ``task``: ``state`` (the status name: ``pending``
 ``error`` ...), ``status`` (the Kaltura int), ``updated_at`` (the highest ``updatedAt`` seen), entry and catalog item
 ids, turnaround, ``output_object_id`` (the caption asset of a READY task), ``err_description``.
 
-Webhooks can repeat and arrive out of order, and carry no previous status (PROTOCOL.md §3.5). So:
+Webhooks can repeat and arrive out of order, and carry no previous status (docs/kaltura.md#recognising-events). So:
 
-- a final status (READY, ERROR, REJECTED, ABORTED; PROTOCOL.md §4.2) is entered with a conditional transition from
-  the non-final states only; nothing ever leaves a final state, and a second final status is ignored;
+- a final status (READY, ERROR, REJECTED, ABORTED; docs/kaltura.md#reach-enums) is entered with a conditional transition
+  from the non-final states only; nothing ever leaves a final state, and a second final status is ignored;
 - a non-final status is written only when its ``updatedAt`` is newer than the row's (equal times: only a later step
   of the lifecycle wins), with a condition on the row as read, so concurrent updates cannot interleave;
 - what a final status implies happens every time it is seen, idempotently: READY records ``outputObjectId`` and
@@ -15,8 +15,8 @@ Webhooks can repeat and arrive out of order, and carry no previous status (PROTO
   (the alert publisher dedupes on the task id). A crash between the transition and the alert is repaired by the
   next delivery or the sweep.
 
-Kaltura only ships an HTTP template for READY (PROTOCOL.md §3.3-3.4), so the sweep also lists open tasks and calls
-:func:`check_open_task`: it applies the status found and alerts once on tasks stuck past their SLA.
+Kaltura only ships an HTTP template for READY (docs/kaltura.md#stock-templates), so the sweep also lists open tasks and
+calls :func:`check_open_task`: it applies the status found and alerts once on tasks stuck past their SLA.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ TASK_SK = "task"
 TASK_TTL_SECONDS = 400 * 24 * 3600
 """Task rows are kept a little over a year (longer than any REACH turnaround)."""
 IMMEDIATE_SLA_SECONDS = 1800
-"""SLA of IMMEDIATE (0) turnaround: the shortest turnaround Kaltura lists in seconds (PROTOCOL.md §4.2)."""
+"""SLA of IMMEDIATE (0) turnaround: the shortest turnaround Kaltura lists in seconds (docs/kaltura.md#reach-enums)."""
 BEST_EFFORT = -1
 IMMEDIATE = 0
 MAX_BUSINESS_DAYS = 7
@@ -337,7 +337,7 @@ def _without_emails(text: Any) -> str | None:
 
 def stuck_deadline(task: VendorTask, rules: TaskRules) -> int | None:
     """When an open ``task`` counts as stuck: ``createdAt`` + SLA x ``stuck_grace_factor`` (``None`` without a
-    ``createdAt``). The SLA comes from ``turnAroundTime`` (PROTOCOL.md §4.2): -1 best effort ->
+    ``createdAt``). The SLA comes from ``turnAroundTime`` (docs/kaltura.md#reach-enums): -1 best effort ->
     ``best_effort_sla_hours``; 0 immediate -> 30 minutes; 1-7 business days (Monday-Friday, UTC); else seconds."""
     start = task.created_at
     if start is None:

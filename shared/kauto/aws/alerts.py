@@ -1,4 +1,4 @@
-"""SNS alert publisher: the alert contract of ARCHITECTURE.md, published at most once per (rule, subject key).
+"""SNS alert publisher (docs/architecture.md#contracts): published at most once per (rule, subject key).
 
 Message (JSON, UTF-8, at most 256 KB with its attributes)::
 

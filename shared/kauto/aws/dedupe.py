@@ -9,7 +9,8 @@ Two writes at most per delivery, driven by :mod:`kauto.intake.service`:
    caller's own token, so Kaltura's retry can claim again.
 
 The row is never updated: a row means "this key was claimed", not "this key was enqueued". Rows expire after
-:data:`RETENTION_SECONDS`, far beyond Kaltura's retry horizon (3 attempts ~60 s apart, PROTOCOL.md §2.3).
+:data:`RETENTION_SECONDS`, far beyond Kaltura's retry horizon (3 attempts ~60 s apart,
+docs/kaltura.md#delivery-and-retries).
 
 botocore retries a PutItem whose response was lost; the retry then finds the row its own first attempt wrote. The
 condition failure returns the existing row (``ReturnValuesOnConditionCheckFailure``) and a row carrying the

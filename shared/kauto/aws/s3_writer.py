@@ -811,7 +811,7 @@ def _utc_day(day: date) -> date:
 MANIFEST_VERSION = 1
 REDACTED = "[redacted]"
 _SECRET_PARAM = re.compile(r"(^ks$|secret|token|password|passwd|signature|authorization|credential|privilege)", re.I)
-# A KS v2 is "v2|..." base64-encoded: it always starts with "djJ8" (PROTOCOL.md §6.2).
+# A KS v2 is "v2|..." base64-encoded: it always starts with "djJ8" (docs/kaltura.md#ks-v2).
 _KS_V2_PREFIX = "djJ8"
 
 

@@ -1,7 +1,7 @@
 """Webhook rejection errors and the one table that maps every error to the HTTP status Kaltura sees.
 
-Kaltura treats only 200/204 as delivered and retries anything else (PROTOCOL.md §2.3), so a 4xx/5xx here means
-"not taken": the statuses below decide whether a retry can help (5xx) or the request can never succeed (4xx).
+Kaltura treats only 200/204 as delivered and retries anything else (docs/kaltura.md#delivery-and-retries), so a 4xx/5xx
+here means "not taken": the statuses below decide whether a retry can help (5xx) or the request can never succeed (4xx).
 """
 
 from __future__ import annotations

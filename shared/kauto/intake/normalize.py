@@ -1,8 +1,8 @@
 """Turn a parsed notification into the one :class:`~kauto.models.KalturaEvent` every later stage consumes.
 
-Recognition follows PROTOCOL.md §3.5. Only whitelisted object fields are kept, coerced to one type whatever the wire
-format (JSON ints, XML strings): user ids and creator ids (e-mail addresses in practice) are left out, and the
-vendor task's ``accessKey`` (a KS) is never copied.
+Recognition follows docs/kaltura.md#recognising-events. Only whitelisted object fields are kept, coerced to one type
+whatever the wire format (JSON ints, XML strings): user ids and creator ids (e-mail addresses in practice) are left out,
+and the vendor task's ``accessKey`` (a KS) is never copied.
 """
 
 from __future__ import annotations
@@ -31,7 +31,8 @@ class _As(Enum):
     INT = "int"
     NUMBER = "number"
     ENUM = "enum"
-    """Kaltura enums: core ones are ints, plugin ones strings such as ``room.room`` (PROTOCOL.md §1.3)."""
+    """Kaltura enums: core ones are ints, plugin ones strings such as ``room.room``
+    (docs/kaltura.md#notification-envelope)."""
 
 
 ENTRY_FIELDS: Mapping[str, _As] = {
@@ -157,13 +158,13 @@ def _recognize(
     if event_object_type == ENTRY_VENDOR_TASK_EVENT_OBJECT_TYPE or object_type == VENDOR_TASK_OBJECT_TYPE:
         return EventKind.VENDOR_TASK_STATUS, VENDOR_TASK_FIELDS
     if obj.get("cuePointType") == SESSION_CUE_POINT_TYPE or object_type == SESSION_CUE_POINT_OBJECT_TYPE:
-        # A session cue point gets its end time when the session ends (PROTOCOL.md §8).
+        # A session cue point gets its end time when the session ends (docs/kaltura.md#room-session-end).
         ended = _coerce(obj.get("endTime"), _As.INT, "object.endTime") is not None
         return (EventKind.SESSION_ENDED if ended else EventKind.OTHER), SESSION_CUE_POINT_FIELDS
     if event_object_type == ENTRY_EVENT_OBJECT_TYPE:
         ready = _coerce(obj.get("status"), _As.ENUM, "object.status") == ENTRY_STATUS_READY
         # HTTP templates also fire for the temporary entry that carries a media replacement; it is not an entry
-        # users see, so it is not acted on (PROTOCOL.md §3.5: skip a non-empty replacedEntryId).
+        # users see, so it is not acted on (docs/kaltura.md#recognising-events: skip a non-empty replacedEntryId).
         temporary = bool(_coerce(obj.get("replacedEntryId"), _As.STR, "object.replacedEntryId"))
         return (EventKind.ENTRY_READY if ready and not temporary else EventKind.OTHER), ENTRY_FIELDS
     return EventKind.OTHER, None
@@ -179,7 +180,7 @@ def _from_parameters(
     kind = EventKind.OTHER
     status = _coerce(parameters.get("entry_status"), _As.ENUM, "entry_status")
     if entry_id is not None:
-        # Content parameters of the stock entry templates (PROTOCOL.md §1.4, §3.3): entry_id, entry_name,
+        # Content parameters of the stock entry templates (docs/kaltura.md#stock-templates): entry_id, entry_name,
         # entry_status, entry_reference_id. Everything else in the scope is ignored.
         fields["id"] = entry_id
         if "entry_name" in parameters:
@@ -254,7 +255,7 @@ def _is_decimal(text: str) -> bool:
 
 
 def _job_key(partner_id: int, job_id: int) -> str:
-    # eventNotificationJobId stays the same across Kaltura's retries of one job (PROTOCOL.md §1.3).
+    # eventNotificationJobId stays the same across Kaltura's retries of one job (docs/kaltura.md#notification-envelope).
     return f"{partner_id}:job:{job_id}"
 
 

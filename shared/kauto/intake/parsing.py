@@ -1,4 +1,4 @@
-"""Strict parsing of every body shape Kaltura's HTTP notifications send (PROTOCOL.md §1.2).
+"""Strict parsing of every body shape Kaltura's HTTP notifications send (docs/kaltura.md#webhook-bodies).
 
 The format is detected from the bytes, not from ``Content-Type``: legacy ObjectData templates send a form-encoded
 ``data=`` body labelled ``application/json``, and DataFields bodies often carry libcurl's form default. The XML
@@ -18,7 +18,7 @@ from kauto.models import BodyFormat
 
 _DATA_PREFIX = b"data="
 # PHP serialize() output: arrays/objects/strings carry a length (a:3:{, O:24:"Kaltura..."), scalars are i:/d:/b:,
-# null is N; (ObjectData format=3, PROTOCOL.md §1.2).
+# null is N; (ObjectData format=3, docs/kaltura.md#webhook-bodies).
 _PHP_SERIALIZED = re.compile(rb"(?:[aOCs]:\d+:|[idb]:|N;)")
 _FORM_KEY = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,128}")
 _MAX_FORM_FIELDS = 256
@@ -40,7 +40,8 @@ def parse_body(body: bytes) -> ParsedBody:
     document) and :class:`UnsupportedBodyFormatError` for PHP-serialized ObjectData and unrecognized text.
     """
     if not body.strip():
-        # A template without data posts nothing (PROTOCOL.md §1.2, first row); the signature covers HASH(secret).
+        # A template without data posts nothing (docs/kaltura.md#webhook-bodies, first row); the signature covers
+        # HASH(secret).
         return ParsedBody(BodyFormat.EMPTY)
     if body.lstrip()[:1] == b"{":
         return _json_body(_text(body), BodyFormat.OBJECT_JSON)
@@ -57,7 +58,7 @@ def parse_body(body: bytes) -> ParsedBody:
                 "PHP-serialized ObjectData (format 3) is not supported: set the template's data format to JSON",
             )
         if rest[:3].upper() == b"%7B":
-            # Legacy template (custom data urlEncode=true): data= + PHP urlencode(JSON), PROTOCOL.md §1.2.
+            # Legacy template (custom data urlEncode=true): data= + PHP urlencode(JSON), docs/kaltura.md#webhook-bodies.
             if b"&" in rest:
                 raise MalformedRequestError("malformed_form", "legacy data= body must hold a single field")
             return _json_body(_url_decoded(rest), BodyFormat.OBJECT_JSON_FORM)

@@ -24,8 +24,8 @@ DEFAULT_REMAINING_SECONDS = 10.0
 
 # Control bytes other than TAB, LF, CR. No Kaltura body contains them (JSON and form bodies are ASCII text, XML 1.0
 # forbids them), while every hash length-extension forgery must: the appended Merkle-Damgard padding is 0x80,
-# NUL bytes and the bit length. Kaltura signs with plain HASH(secret + body) (PROTOCOL.md §2.1), so rejecting these
-# bytes before the signature check is what stops "valid signature for body + padding + attacker data".
+# NUL bytes and the bit length. Kaltura signs with plain HASH(secret + body) (docs/kaltura.md#signature), so rejecting
+# these bytes before the signature check is what stops "valid signature for body + padding + attacker data".
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PARTNER_ID = re.compile(r"[1-9][0-9]{0,18}")
 
@@ -61,7 +61,7 @@ def request_from_api_gateway(
 ) -> WebhookRequest:
     """Build a :class:`WebhookRequest` from an HTTP API payload-2.0 event.
 
-    The body is base64-decoded when ``isBase64Encoded`` is set (PROTOCOL.md §2.1: verify the raw bytes). Raises
+    The body is base64-decoded when ``isBase64Encoded`` is set (docs/kaltura.md#signature: verify the raw bytes). Raises
     :class:`PayloadTooLargeError` for bodies over :data:`MAX_BODY_BYTES` (checked before decoding) and
     :class:`MalformedRequestError` for undecodable bodies.
     """

@@ -3,24 +3,24 @@
 Order of checks (each before any work the next one needs): size (413) -> partner id in the path (404) -> control
 bytes (400) -> partner's secret (404 if unknown) -> signature (401) -> body format (415/400) -> body's partner
 (403) -> dedupe + enqueue. A 200 is only returned once SQS has accepted the message or the job is a known
-duplicate; Kaltura treats anything but 200/204 as "retry" (PROTOCOL.md §2.3).
+duplicate; Kaltura treats anything but 200/204 as "retry" (docs/kaltura.md#delivery-and-retries).
 
 Decisions:
 - Events of kind ``other`` (authentic, but nothing consumes them: other templates, non-ready entries, empty
   bodies from templates without data) answer 200 and are counted, but are not enqueued. A 4xx would only make
   Kaltura retry something no retry can change; the metric and a log line tell operators a template is wired to
   more than we use.
-- An empty body is what a stock template without ``data`` sends (PROTOCOL.md §1.2). Its signature is checked like
-  any other; it is then ignored as ``other`` with reason ``empty_body`` and logged as a warning, since the template
-  needs ObjectData configured to be useful.
+- An empty body is what a stock template without ``data`` sends (docs/kaltura.md#webhook-bodies). Its signature is
+  checked like any other; it is then ignored as ``other`` with reason ``empty_body`` and logged as a warning, since the
+  template needs ObjectData configured to be useful.
 - Dedupe key: partner + ``eventNotificationJobId`` (stable across Kaltura's retries). Bodies without it (DataFields,
   text) use a sha256 of their sorted parameters: a retry resends the same content, and the same content arriving
   again within the 8-day retention is treated as a duplicate too.
 - Exactly once, in two writes (:mod:`kauto.aws.dedupe`): a conditional put claims the key, then SendMessage; 200.
   A delivery that finds the key claimed is a duplicate: 200, nothing enqueued. If the send fails (any error, or no
   answer before the invocation's deadline) the delivery deletes its own claim and answers 503, so Kaltura's retry
-  (~60 s later, PROTOCOL.md §2.3) claims and sends afresh. A claim that fails or times out is released the same
-  way, since its write may have landed anyway.
+  (~60 s later, docs/kaltura.md#delivery-and-retries) claims and sends afresh. A claim that fails or times out is
+  released the same way, since its write may have landed anyway.
 - Both writes run on a worker thread under a deadline taken from the invocation's remaining time, keeping
   :data:`RELEASE_RESERVE_SECONDS` back to undo the claim and answer (:mod:`kauto.intake.deadline`). A stalled
   queue or table thus yields release + 503 rather than a Lambda timeout that would leave the claim behind. The
@@ -35,10 +35,10 @@ answered as duplicates and nothing enqueues the event. That happens only when
   e.g. once a network stall clears) and then fail to send; if the send succeeds, the event is simply enqueued.
 The scheduled sweep (ready entries without a caption decision, open REACH tasks, ended sessions not yet pulled)
 recovers such an event's effect. There is no lease and no waiting on "claimed but not yet sent": Kaltura never has
-two attempts of one job in flight (it retries only after an attempt failed, PROTOCOL.md §2.3), so a same-key
-delivery inside another's claim-to-send window only comes from other paths (a manual replay, identical DataFields
-content). Answering it as a duplicate loses nothing: the first delivery either enqueues, or releases its claim and
-answers 503, and Kaltura retries that one.
+two attempts of one job in flight (it retries only after an attempt failed, docs/kaltura.md#delivery-and-retries), so a
+same-key delivery inside another's claim-to-send window only comes from other paths (a manual replay, identical
+DataFields content). Answering it as a duplicate loses nothing: the first delivery either enqueues, or releases its
+claim and answers 503, and Kaltura retries that one.
 """
 
 from __future__ import annotations

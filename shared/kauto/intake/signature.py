@@ -1,4 +1,4 @@
-"""Kaltura webhook signature verification (PROTOCOL.md §2.1).
+"""Kaltura webhook signature verification (docs/kaltura.md#signature).
 
 ``X-KALTURA-SIGNATURE`` = lowercase hex(HASH(admin secret + exact raw body)), a plain hash (not HMAC) with HASH the
 template's algorithm, announced since 2024 in ``X-KALTURA-HASH-ALGO``. The partner's configuration pins which
@@ -57,8 +57,8 @@ def _algorithm(signature: str, declared: str | None, allowed: tuple[str, ...]) -
         if algorithm not in allowed:
             raise SignatureError("algorithm_not_allowed", "hash algorithm not allowed for this partner")
         return algorithm
-    # Servers before July 2024 send no algorithm header (PROTOCOL.md §2.1); the digest length identifies it, and
-    # only among the partner's allowed algorithms.
+    # Servers before July 2024 send no algorithm header (docs/kaltura.md#signature); the digest length identifies it,
+    # and only among the partner's allowed algorithms.
     for algorithm in allowed:
         if _HEX_LENGTH[algorithm] == len(signature):
             return algorithm

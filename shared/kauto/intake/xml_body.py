@@ -1,4 +1,5 @@
-"""ObjectData XML bodies (``format=2``): ``<notification>`` + the XML-serialised envelope (PROTOCOL.md §1.2).
+"""ObjectData XML bodies (``format=2``): ``<notification>`` + the XML-serialised envelope
+(docs/kaltura.md#webhook-bodies).
 
 Parsed with defusedxml: any DTD is refused outright, so entity expansion (billion laughs) and external references
 (XXE, ``SYSTEM "file://..."``) never happen. Imported lazily by :mod:`kauto.intake.parsing`.

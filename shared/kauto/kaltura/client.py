@@ -1,8 +1,8 @@
 """The per-partner Kaltura API client and its cached factory.
 
 Every call is a form-encoded POST to ``{service_url}/api_v3/service/{service}/action/{action}`` with ``format=1``
-(PROTOCOL.md §5). Typed helpers hang off the client: ``client.reports``, ``client.reach``, ``client.entries``,
-``client.captions`` and ``client.report_jobs`` (Reports Microservice).
+(docs/kaltura.md#api-requests). Typed helpers hang off the client: ``client.reports``, ``client.reach``,
+``client.entries``, ``client.captions`` and ``client.report_jobs`` (Reports Microservice).
 """
 
 from __future__ import annotations
@@ -166,7 +166,8 @@ class KalturaClient:
         )
 
     def multirequest(self, calls: Sequence[KalturaCall]) -> list[CallOutcome]:
-        """Send ``calls`` in one ``service/multirequest`` (PROTOCOL.md §5.3); one failing call does not fail others.
+        """Send ``calls`` in one ``service/multirequest`` (docs/kaltura.md#multirequest); one failing call does not fail
+        others.
 
         Per-call errors come back in their :class:`CallOutcome` and are not retried (other calls in the batch may
         have had side effects). The whole request is retried like any call and refreshed once on ``INVALID_KS``.

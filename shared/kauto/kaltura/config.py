@@ -15,17 +15,17 @@ from kauto.kaltura.errors import KalturaConfigurationError
 from kauto.kaltura.ks import APP_TOKEN_HASH_TYPES
 from kauto.kaltura.urls import LOOPBACK_HOSTS, check_base_url, origin_of
 
-# Reports Microservice hosts look like reports.<region>.ovp.kaltura.com (seeds analytics-reports-api §10).
+# Reports Microservice hosts look like reports.<region>.ovp.kaltura.com (docs/kaltura.md#reports-microservice).
 _REPORTS_HOST = re.compile(r"reports\.[a-z0-9-]+\.ovp\.kaltura\.com")
 
 
 class SessionMode(enum.Enum):
-    """How the client obtains a KS (PROTOCOL.md §6)."""
+    """How the client obtains a KS (docs/kaltura.md#ks)."""
 
     AUTO = "auto"  # app token when configured (least privilege), else a locally built KS v2
-    APP_TOKEN = "app_token"  # noqa: S105 (a mode name, not a secret) session.startWidgetSession + appToken.startSession (§6.3)
-    LOCAL = "local"  # KS v2 built client-side from the admin secret (§6.2)
-    SESSION_START = "session_start"  # session.start on the server with the admin secret (§6.1)
+    APP_TOKEN = "app_token"  # noqa: S105 (a mode name, not a secret) session.startWidgetSession + appToken.startSession (docs/kaltura.md#app-tokens)
+    LOCAL = "local"  # KS v2 built client-side from the admin secret (docs/kaltura.md#ks-v2)
+    SESSION_START = "session_start"  # session.start on the server with the admin secret (docs/kaltura.md#session-start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +134,7 @@ class ClientSettings:
         if self.pool_size < self.report_concurrency:
             raise KalturaConfigurationError("pool_size", "must be >= report_concurrency")
         if self.report_page_size > 12_000:
-            raise KalturaConfigurationError("report_page_size", "at most 12000 (PROTOCOL.md §7.1)")
+            raise KalturaConfigurationError("report_page_size", "at most 12000 (docs/kaltura.md#report-gettable)")
         if not 0 < self.ks_refresh_fraction < 1:
             raise KalturaConfigurationError("ks_refresh_fraction", "must be between 0 and 1")
         if self.max_redirects < 0:

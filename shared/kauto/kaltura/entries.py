@@ -23,7 +23,8 @@ class EntriesAPI:
         self._client = client
 
     def get(self, entry_id: str) -> Entry:
-        """``baseEntry.get``: the entry as it is now (re-read before acting on a webhook, PROTOCOL.md §2.3)."""
+        """``baseEntry.get``: the entry as it is now (re-read before acting on a webhook,
+        docs/kaltura.md#delivery-and-retries)."""
         body = self._client.call(ENTRY_SERVICE, "get", {"entryId": entry_id})
         if not isinstance(body, Mapping):
             raise KalturaProtocolError("baseEntry.get did not return an entry")

@@ -1,7 +1,7 @@
 """Typed errors for the Kaltura API client.
 
-Kaltura reports API failures as HTTP 200 JSON bodies with ``objectType == "KalturaAPIException"`` (PROTOCOL.md §5.2).
-Every error carries a :class:`Disposition` telling the caller what to do with it:
+Kaltura reports API failures as HTTP 200 JSON bodies with ``objectType == "KalturaAPIException"``
+(docs/kaltura.md#api-errors). Every error carries a :class:`Disposition` telling the caller what to do with it:
 
 * ``RETRYABLE``: transient; the client already retried within its bounds, a later attempt may succeed.
 * ``RETRY_LATER``: the request cannot succeed *now* (entry not ready, out of Lambda time); re-enqueue with a delay.
@@ -22,13 +22,14 @@ from kauto.errors import ConfigError, KautoError
 
 REDACTED = "[REDACTED]"
 
-# A v2 KS always starts with base64("v2|") == "djJ8" (PROTOCOL.md §6.2); long base64/hex runs containing a digit are
-# KS v1, admin secrets (32 hex chars), app tokens or hashes. Entry ids and error codes are shorter or have no digit.
+# A v2 KS always starts with base64("v2|") == "djJ8" (docs/kaltura.md#ks-v2); long base64/hex runs containing a digit
+# are KS v1, admin secrets (32 hex chars), app tokens or hashes. Entry ids and error codes are shorter or have no digit.
 _SECRET_LIKE = re.compile(r"djJ8[A-Za-z0-9+/=_-]*|(?=[A-Za-z0-9+/=_-]*\d)[A-Za-z0-9+/=_-]{32,}")
-# Download URLs embed a KS as a path segment: .../action/serve/ks/<KS>/id/... (PROTOCOL.md §7.2).
+# Download URLs embed a KS as a path segment: .../action/serve/ks/<KS>/id/... (docs/kaltura.md#report-csv-url).
 _KS_IN_PATH = re.compile(r"(/ks/)[^/?#\s\"']+", re.IGNORECASE)
 _KS_IN_QUERY = re.compile(r"((?:^|[?&\s])ks=)[^&\s\"']+", re.IGNORECASE)
-# INVALID_KS puts a reason word (EXPIRED, LOGOUT, ...) in KSID, or the whole KS when it could not be parsed (§5.2).
+# INVALID_KS puts a reason word (EXPIRED, LOGOUT, ...) in KSID, or the whole KS when it could not be parsed
+# (docs/kaltura.md#api-errors).
 _KS_REASON = re.compile(r"[A-Z_]{1,40}")
 
 
@@ -141,25 +142,26 @@ class KalturaAPIError(KalturaError):
 
 
 class KalturaRateLimitedError(KalturaAPIError):
-    """``ACTION_BLOCKED``: Kaltura's per-action rate limit (PROTOCOL.md §5.2)."""
+    """``ACTION_BLOCKED``: Kaltura's per-action rate limit (docs/kaltura.md#api-errors)."""
 
     default_disposition = Disposition.RETRYABLE
 
 
 class KalturaQueryTimeoutError(KalturaAPIError):
-    """``DRUID_QUERY_TIMED_OUT``: the analytics back end timed out (PROTOCOL.md §7.1)."""
+    """``DRUID_QUERY_TIMED_OUT``: the analytics back end timed out (docs/kaltura.md#report-gettable)."""
 
     default_disposition = Disposition.RETRYABLE
 
 
 class KalturaServerError(KalturaAPIError):
-    """``INTERNAL_SERVERL_ERROR`` (sic): an unmapped server exception (PROTOCOL.md §5.2)."""
+    """``INTERNAL_SERVERL_ERROR`` (sic): an unmapped server exception (docs/kaltura.md#api-errors)."""
 
     default_disposition = Disposition.RETRYABLE
 
 
 class KalturaResultLimitError(KalturaAPIError):
-    """The query asks for more rows than Kaltura serves (12,000 for getTable, 60,000 for CSV; PROTOCOL.md §7)."""
+    """The query asks for more rows than Kaltura serves (12,000 for getTable, 60,000 for CSV;
+    docs/kaltura.md#report-limits)."""
 
 
 class KalturaInvalidSessionError(KalturaAPIError):
@@ -195,7 +197,7 @@ class KalturaPermissionError(KalturaAPIError):
 
 
 class KalturaAppTokenError(KalturaPermissionError):
-    """The app token is unknown, inactive, expired or its hash did not match (PROTOCOL.md §6.3)."""
+    """The app token is unknown, inactive, expired or its hash did not match (docs/kaltura.md#app-tokens)."""
 
 
 class KalturaInvalidRequestError(KalturaAPIError):
@@ -230,12 +232,13 @@ ERROR_CLASSES: dict[str, type[KalturaAPIError]] = {
     "PROPERTY_VALIDATION_CANNOT_BE_NULL": KalturaInvalidRequestError,
     "INVALID_APP_TOKEN_HASH": KalturaAppTokenError,
 }
-# APP_TOKEN_ID_NOT_FOUND, APP_TOKEN_NOT_ACTIVE, APP_TOKEN_EXPIRED, ... (§6.3); an error-code prefix, not a secret.
+# APP_TOKEN_ID_NOT_FOUND, APP_TOKEN_NOT_ACTIVE, APP_TOKEN_EXPIRED, ... (docs/kaltura.md#app-tokens); an error-code
+# prefix, not a secret.
 _APP_TOKEN_PREFIX = "APP_TOKEN_"  # noqa: S105
 
 
 def is_api_exception(body: Any) -> bool:
-    """True when a decoded JSON value is a ``KalturaAPIException`` (PROTOCOL.md §5.2)."""
+    """True when a decoded JSON value is a ``KalturaAPIException`` (docs/kaltura.md#api-errors)."""
     return isinstance(body, dict) and body.get("objectType") == "KalturaAPIException"
 
 
@@ -245,12 +248,13 @@ def error_from_body(body: Mapping[str, Any], secrets: Iterable[str] = ()) -> Kal
     code = str(body.get("code") or "UNKNOWN")
     message = scrub(str(body.get("message") or ""), secrets)
     raw_args = body.get("args")
-    # args is a dict of strings, or an empty JSON array when the error has no arguments (§5.2).
+    # args is a dict of strings, or an empty JSON array when the error has no arguments (docs/kaltura.md#api-errors).
     args = {str(k): scrub(str(v), secrets) for k, v in raw_args.items()} if isinstance(raw_args, dict) else {}
     if "KSID" in args and not _KS_REASON.fullmatch(args["KSID"]):
         args["KSID"] = REDACTED
     if code == "INTERNAL_SERVERL_ERROR" and "result limit" in message.lower():
-        # getTable past pageIndex x pageSize = 12,000 surfaces as this code (PROTOCOL.md §7.1): retrying won't help.
+        # getTable past pageIndex x pageSize = 12,000 surfaces as this code (docs/kaltura.md#report-gettable): retrying
+        # won't help.
         return KalturaResultLimitError(code, message, args)
     cls = ERROR_CLASSES.get(code)
     if cls is None:

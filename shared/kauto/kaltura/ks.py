@@ -1,6 +1,6 @@
-"""Client-side KS (Kaltura Session) construction and the app-token hash (PROTOCOL.md §6.2, §6.3).
+"""Client-side KS (Kaltura Session) construction and the app-token hash (docs/kaltura.md#ks-v2, #app-tokens).
 
-Reimplemented with ``cryptography`` instead of the AGPL Kaltura client (PROTOCOL.md §6.2 "Practical notes").
+Reimplemented with ``cryptography`` instead of the AGPL Kaltura client (docs/kaltura.md#ks-v2).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def _php_urlencode(value: str) -> str:
 
 
 def privilege_fields(privileges: str) -> list[tuple[str, str]]:
-    """Split ``"a,b:c,*"`` into KS fields ``[("a", ""), ("b", "c"), ("all", "*")]`` (PROTOCOL.md §6.2 step 1)."""
+    """Split ``"a,b:c,*"`` into KS fields ``[("a", ""), ("b", "c"), ("all", "*")]`` (docs/kaltura.md#ks-v2 step 1)."""
     fields: list[tuple[str, str]] = []
     for item in privileges.split(","):
         item = item.strip()
@@ -74,14 +74,14 @@ def build_ks_v1(
     session_type: int = SESSION_TYPE_ADMIN,
     privileges: str = "",
 ) -> str:
-    """Build a legacy v1 KS: base64(sha1hex(secret + info) + "|" + info) (PROTOCOL.md §6.2)."""
+    """Build a legacy v1 KS: base64(sha1hex(secret + info) + "|" + info) (docs/kaltura.md#ks-v2)."""
     info = f"{partner_id};{partner_id};{expiry};{session_type};{rand};{user_id};{privileges}"
     signature = hashlib.sha1((admin_secret + info).encode()).hexdigest()  # noqa: S324
     return base64.b64encode(f"{signature}|{info}".encode()).decode()
 
 
 def app_token_hash(ks: str, token: str, hash_type: str) -> str:
-    """``tokenHash`` for ``appToken.startSession``: lowercase hex(HASH(ks + token)) (PROTOCOL.md §6.3)."""
+    """``tokenHash`` for ``appToken.startSession``: lowercase hex(HASH(ks + token)) (docs/kaltura.md#app-tokens)."""
     name = hash_type.upper()
     if name not in APP_TOKEN_HASH_TYPES:
         raise ValueError(f"unsupported app token hash type {hash_type!r}")

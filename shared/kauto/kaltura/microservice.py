@@ -1,6 +1,6 @@
-"""The Reports Microservice as a resumable job: generate, poll, download (seeds analytics-reports-api §10).
+"""The Reports Microservice as a resumable job: generate, poll, download (docs/kaltura.md#reports-microservice).
 
-Only Kaltura's guides describe this service (PROTOCOL.md §7.5, unverified): ``POST {base}/api/v1/report/generate``
+Only Kaltura's guides describe this service (unverified): ``POST {base}/api/v1/report/generate``
 ``{reportName, reportParameters}`` -> ``{sessionId}``; ``POST {base}/api/v1/report/serve`` ``{sessionId,
 statusOnly: true}`` -> ``{status}``; ``serve {sessionId}`` -> the CSV. Auth is ``Authorization: Bearer <KS>``.
 A worker stores the :class:`ReportJobHandle` (it holds no secret) and re-enqueues itself instead of sleeping:

@@ -1,7 +1,8 @@
-"""Form encoding of API v3 parameters (PROTOCOL.md §5): nested objects flatten to ``obj[field]``.
+"""Form encoding of API v3 parameters (docs/kaltura.md#api-requests): nested objects flatten to ``obj[field]``.
 
 Every request is form-encoded (the server falls back to ``$_POST`` unless Content-Type is exactly
-``application/json``, §5), which keeps one encoding for single calls, multirequests and CSV actions.
+``application/json``, docs/kaltura.md#api-requests), which keeps one encoding for single calls, multirequests and CSV
+actions.
 """
 
 from __future__ import annotations

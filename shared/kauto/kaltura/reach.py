@@ -1,4 +1,4 @@
-"""REACH: ordering and tracking vendor tasks, listing catalog items (PROTOCOL.md §4)."""
+"""REACH: ordering and tracking vendor tasks, listing catalog items (docs/kaltura.md#reach)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class ReachAPI:
         reach_profile_id: int | None = None,
         partner_data: Mapping[str, Any] | str | None = None,
     ) -> VendorTask:
-        """``entryVendorTask.add`` for ``entry_id`` with the given catalog item (PROTOCOL.md §4.1).
+        """``entryVendorTask.add`` for ``entry_id`` with the given catalog item (docs/kaltura.md#reach-task-add).
 
         ``partner_data`` (a mapping, or a JSON string) is stored on the task, e.g. an idempotency key.
         Raises :class:`KalturaAlreadyDoneError` when the same order exists, :class:`KalturaCreditError` when credit is
@@ -102,7 +102,7 @@ class ReachAPI:
         status: int | None = CatalogItemStatus.ACTIVE,
     ) -> list[CatalogItem]:
         """Caption catalog items enabled for the partner (``vendorCatalogItem.list`` with the captions filter
-        subclass, since language filters exist only there; PROTOCOL.md §4.3).
+        subclass, since language filters exist only there; docs/kaltura.md#reach-catalog).
         """
         item_filter = {
             "objectType": "KalturaVendorCaptionsCatalogItemFilter",

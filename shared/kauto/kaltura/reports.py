@@ -1,8 +1,10 @@
-"""The ``report`` service: getTable, getTotal, getGraphs, getCsvFromStringParams, getUrlForReportAsCsv (PROTOCOL.md §7).
+"""The ``report`` service: getTable, getTotal, getGraphs, getCsvFromStringParams, getUrlForReportAsCsv
+(docs/kaltura.md#reports).
 
 ``table()`` pages concurrently and transparently splits the date range when a query would pass the 12,000-row
-window (``pageIndex x pageSize <= 12,000``, §7.1): a range is cut at once into as many equal parts as its row count
-needs (one round trip, not one per halving), parts are queried concurrently and rows are yielded in date order.
+window (``pageIndex x pageSize <= 12,000``, docs/kaltura.md#report-gettable): a range is cut at once into as many equal
+parts as its row count needs (one round trip, not one per halving), parts are queried concurrently and rows are yielded
+in date order.
 """
 
 from __future__ import annotations
@@ -23,10 +25,12 @@ from kauto.kaltura.types import as_int
 if TYPE_CHECKING:
     from kauto.kaltura.client import KalturaClient
 
-DELIMITER = "|"  # sent as responseOptions.delimiter; values containing it arrive with it replaced by a space (§7.1)
+# Sent as responseOptions.delimiter; values containing it arrive with it replaced by a space
+# (docs/kaltura.md#report-gettable).
+DELIMITER = "|"
 ROW_END = ";"
-MAX_TABLE_ROWS = 12_000  # kKavaReportsMgr::MAX_RESULT_SIZE (§7.1)
-MAX_CSV_ROWS = 60_000  # MAX_CSV_RESULT_SIZE for getUrlForReportAsCsv (§7.2)
+MAX_TABLE_ROWS = 12_000  # kKavaReportsMgr::MAX_RESULT_SIZE (docs/kaltura.md#report-gettable)
+MAX_CSV_ROWS = 60_000  # MAX_CSV_RESULT_SIZE for getUrlForReportAsCsv (docs/kaltura.md#report-csv-url)
 _SPLIT_FILL = 0.75  # aim each part at 75% of the window: room for an uneven spread over time
 _AHEAD_FACTOR = 8  # pages fetched ahead of the consumer, per unit of concurrency (bounds memory)
 
@@ -77,7 +81,8 @@ class ReportFilter:
         return dataclasses.replace(self, from_date=from_date, to_date=to_date)
 
     def to_params(self) -> dict[str, Any]:
-        """The ``reportInputFilter`` object; multi-value fields are joined by the response delimiter (§7.1)."""
+        """The ``reportInputFilter`` object; multi-value fields are joined by the response delimiter
+        (docs/kaltura.md#report-gettable)."""
 
         def joined(values: tuple[str, ...]) -> str | None:
             return DELIMITER.join(values) if values else None
@@ -111,7 +116,8 @@ class _Page:
 
 
 def _split_rows(data: Any, columns: int, what: str) -> list[list[str]]:
-    """Rows of ``data``: each ends with ``;`` and has columns joined by the delimiter (§7.1)."""
+    """Rows of ``data``: each ends with ``;`` and has columns joined by the delimiter
+    (docs/kaltura.md#report-gettable)."""
     if not data:
         return []
     text = str(data)
@@ -287,7 +293,8 @@ class _TablePager:
                     stale.future.cancel()
             self._plan = [n for n in self._plan if n.window is not consumed.window]
         elif not rest:
-            # totalCount can be approximate (§7.1): a full last page means there may be more rows.
+            # totalCount can be approximate (docs/kaltura.md#report-gettable): a full last page means there may be more
+            # rows.
             next_index = consumed.page_index + 1
             if next_index * self._page_size > MAX_TABLE_ROWS:
                 raise KalturaResultLimitError(
@@ -429,7 +436,8 @@ class ReportsAPI:
         dimension: str | None = None,
         object_ids: Sequence[str] = (),
     ) -> list[ReportGraph]:
-        """``report.getGraphs``: one :class:`ReportGraph` per metric, points parsed from ``x|y;`` pairs (§7.1)."""
+        """``report.getGraphs``: one :class:`ReportGraph` per metric, points parsed from ``x|y;`` pairs
+        (docs/kaltura.md#report-gettable)."""
         params = {
             "reportType": report_type,
             "reportInputFilter": report_filter.to_params(),
@@ -457,7 +465,7 @@ class ReportsAPI:
         excluded_fields: Sequence[str] = (),
         strip_bom: bool = True,
     ) -> StreamResult:
-        """``report.getCsvFromStringParams`` streamed into ``sink`` (PROTOCOL.md §7.3).
+        """``report.getCsvFromStringParams`` streamed into ``sink`` (docs/kaltura.md#report-csv-strings).
 
         The answer is a raw CSV (BOM, unquoted, the whole result) even with format=1; an error comes back as JSON
         and is raised typed. ``params`` are sent as ``k1=v1;k2=v2`` (no escaping exists, so ``;``/``=`` are refused).
@@ -492,7 +500,7 @@ class ReportsAPI:
         max_rows: int = MAX_CSV_ROWS,
         strip_bom: bool = True,
     ) -> StreamResult:
-        """``report.getUrlForReportAsCsv`` then stream the file it names into ``sink`` (PROTOCOL.md §7.2).
+        """``report.getUrlForReportAsCsv`` then stream the file it names into ``sink`` (docs/kaltura.md#report-csv-url).
 
         The URL embeds a download KS, so it is used at once and never returned or logged. The download is
         checked against the download policy (https, allowed hosts, redirects) and the size cap.
@@ -513,7 +521,8 @@ class ReportsAPI:
         }
         url = self._client.call("report", "getUrlForReportAsCsv", params)
         if not isinstance(url, str) or not url:
-            # The action swallows server-side failures and returns null (§7.2); a later attempt may work.
+            # The action swallows server-side failures and returns null (docs/kaltura.md#report-csv-url); a later
+            # attempt may work.
             raise KalturaProtocolError(
                 "report.getUrlForReportAsCsv returned no URL", disposition=Disposition.RETRY_LATER
             )

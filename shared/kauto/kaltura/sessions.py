@@ -1,4 +1,4 @@
-"""KS acquisition and caching per partner (PROTOCOL.md §6).
+"""KS acquisition and caching per partner (docs/kaltura.md#ks).
 
 Three modes (see :class:`~kauto.kaltura.config.SessionMode`): an app token session (preferred, least privilege),
 a KS v2 built locally from the admin secret, or ``session.start`` on the server. The KS is cached until shortly
@@ -149,7 +149,7 @@ class SessionManager:
         if not isinstance(widget_ks, str) or not widget_ks:
             raise KalturaProtocolError("session.startWidgetSession did not return a KS")
         self._remember(widget_ks)
-        # The hash covers the exact KS sent as the ks parameter of appToken.startSession (PROTOCOL.md §6.3).
+        # The hash covers the exact KS sent as the ks parameter of appToken.startSession (docs/kaltura.md#app-tokens).
         form = [
             ("format", "1"),
             ("ks", widget_ks),

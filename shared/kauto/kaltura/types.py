@@ -1,8 +1,8 @@
 """Typed results of the API calls the automations use, parsed from format=1 JSON.
 
 Enum fields arrive as ints for core enums and strings for plugin values (``"virusScan.Infected"``), and some
-numbers arrive as strings (``sourceType "1"``); parsers accept either (PROTOCOL.md §1.3 serialisation rules).
-Compare enum fields with the IntEnums below: ``task.status == VendorTaskStatus.READY``.
+numbers arrive as strings (``sourceType "1"``); parsers accept either (docs/kaltura.md#notification-envelope
+serialisation rules). Compare enum fields with the IntEnums below: ``task.status == VendorTaskStatus.READY``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from kauto.kaltura.errors import KalturaProtocolError
 
 
 class EntryStatus(enum.IntEnum):
-    """``KalturaEntryStatus`` (PROTOCOL.md §3.5)."""
+    """``KalturaEntryStatus`` (docs/kaltura.md#recognising-events)."""
 
     ERROR_IMPORTING = -2
     ERROR_CONVERTING = -1
@@ -31,7 +31,7 @@ class EntryStatus(enum.IntEnum):
 
 
 class VendorTaskStatus(enum.IntEnum):
-    """``KalturaEntryVendorTaskStatus`` (PROTOCOL.md §4.2). READY, ERROR, REJECTED and ABORTED are final."""
+    """``KalturaEntryVendorTaskStatus`` (docs/kaltura.md#reach-enums). READY, ERROR, REJECTED and ABORTED are final."""
 
     PENDING = 1
     READY = 2
@@ -50,7 +50,7 @@ FINAL_TASK_STATUSES = frozenset(
 
 
 class ServiceFeature(enum.IntEnum):
-    """``KalturaVendorServiceFeature`` (PROTOCOL.md §4.2), the features the automations order."""
+    """``KalturaVendorServiceFeature`` (docs/kaltura.md#reach-enums), the features the automations order."""
 
     CAPTIONS = 1
     TRANSLATION = 2
@@ -309,7 +309,7 @@ class CaptionAsset:
 
 
 def list_objects(response: Any, kind: str) -> tuple[list[Mapping[str, Any]], int]:
-    """``(objects, totalCount)`` of a ``Kaltura*ListResponse`` (PROTOCOL.md §5.1)."""
+    """``(objects, totalCount)`` of a ``Kaltura*ListResponse`` (docs/kaltura.md#api-success)."""
     if not isinstance(response, Mapping):
         raise KalturaProtocolError(f"{kind} list did not return an object")
     objects = response.get("objects") or []

@@ -1,8 +1,8 @@
 """URL rules: configured base URLs and the allow-list for downloads (SSRF guard).
 
-Download URLs come back from Kaltura (``getUrlForReportAsCsv``, PROTOCOL.md §7.2) or from a queued job handle, so they
-are treated as untrusted: https only, an exact allowed host name (never an IP literal), the default port unless
-configured, no userinfo, and every redirect hop is checked again. The configured service origin itself is trusted
+Download URLs come back from Kaltura (``getUrlForReportAsCsv``, docs/kaltura.md#report-csv-url) or from a queued job
+handle, so they are treated as untrusted: https only, an exact allowed host name (never an IP literal), the default port
+unless configured, no userinfo, and every redirect hop is checked again. The configured service origin itself is trusted
 exactly as configured, which is what lets the local stack use ``http://127.0.0.1:<port>`` for both.
 """
 

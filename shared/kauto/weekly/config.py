@@ -99,7 +99,7 @@ LIST_PLACEHOLDERS = frozenset({"entries", "categories", "virtual_events", "playb
 
 
 class Surface(StrEnum):
-    """The Kaltura API a report comes from (seeds analytics-reports-api §5, §9, §10; PROTOCOL.md §7)."""
+    """The Kaltura API a report comes from (docs/kaltura.md#reports)."""
 
     TABLE = "getTable"
     CSV_URL = "getUrlForReportAsCsv"
@@ -232,9 +232,9 @@ class WeeklyConfig:
         return tuple(sorted(pid for pid in candidates if self.for_partner(pid).enabled))
 
 
-# Issue 5 §2: content performance, per-user engagement, drop-off, platforms and devices, geography, and the room
-# reports of the week's sessions. Per-user engagement goes through the CSV export (60,000 rows per query, §7.2)
-# because users outnumber entries by far.
+# Default set: content performance, per-user engagement, drop-off, platforms and devices, geography, and the room
+# reports of the week's sessions. Per-user engagement goes through the CSV export (60,000 rows per query,
+# docs/kaltura.md#report-csv-url) because users outnumber entries by far.
 DEFAULT_REPORTS: tuple[Mapping[str, Any], ...] = (
     {"name": "top_content", "surface": "getTable", "report_type": 1, "order": "-count_plays"},
     {"name": "top_content_creators", "surface": "getTable", "report_type": 38, "order": "-count_plays"},
@@ -374,7 +374,8 @@ def _csv_params_report(report: WeeklyReport, document: Mapping[str, Any], path: 
     if "params" in document:
         params = _params(document["params"], f"{path}.params")
     elif room is not None:
-        # Room reports select sessions whose start lies in [from, to] (PROTOCOL.md §7.3 via the session reports).
+        # Room reports select sessions whose start lies in [from, to] (docs/kaltura.md#report-csv-strings via the
+        # session reports).
         params = {room.from_param: "{from_unix}", room.to_param: "{to_unix}", room.room_param: "{entries}"}
     else:
         raise ConfigError(f"{path}.params", f"required for report {report_id} (only 6000-6002 have defaults)")

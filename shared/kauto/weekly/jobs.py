@@ -9,13 +9,13 @@ pipe, the writer holds one part (uploaded from a helper thread while the next ro
 Pieces. A report is requested as a sequence of time pieces merged in order into one file:
 
 - ``getTable``: the week is probed first (its page 1 is kept as the data when the week fits in one query). Past
-  9,000 rows (75% of the 12,000-row window, PROTOCOL.md §7.1) the week is cut into local days, each day into equal
-  parts; the client splits a piece further if it still holds more than 12,000 rows.
+  9,000 rows (75% of the 12,000-row window, docs/kaltura.md#report-gettable) the week is cut into local days, each day
+  into equal parts; the client splits a piece further if it still holds more than 12,000 rows.
 - ``getUrlForReportAsCsv``: a getTable probe of one row gives the columns and the count; past 45,000 rows (75% of
-  the 60,000 of §7.2) the week is cut the same way. A piece that comes back with 60,000 rows may have been cut off:
-  the job starts over with twice as many pieces per day.
-- ``getCsvFromStringParams``: one request per local day (``"pieces": "day"``) or one for the week (§7.3: the whole
-  result, no paging).
+  the 60,000 of docs/kaltura.md#report-csv-url) the week is cut the same way. A piece that comes back with 60,000 rows
+  may have been cut off: the job starts over with twice as many pieces per day.
+- ``getCsvFromStringParams``: one request per local day (``"pieces": "day"``) or one for the week
+  (docs/kaltura.md#report-csv-strings: the whole result, no paging).
 - Reports Microservice: generate, then poll by re-enqueueing this job's next step with a delay (no Lambda sleeps
   while Kaltura works), then download (one piece).
 
@@ -345,7 +345,7 @@ def _per_day(total: int, piece_rows: int, min_per_day: int) -> int:
 
 @dataclass(frozen=True, slots=True)
 class WeeklyReportFilter(ReportFilter):
-    """:class:`ReportFilter` plus ``playbackContextIdsIn`` (seeds analytics-reports-api §13)."""
+    """:class:`ReportFilter` plus ``playbackContextIdsIn`` (docs/kaltura.md#reports)."""
 
     playback_context_ids: tuple[str, ...] = ()
 
@@ -370,7 +370,7 @@ def report_filter(job: JobRecord, start: int, end: int) -> WeeklyReportFilter:
 
 
 class _TableSource:
-    """``report.getTable``, paged and split by the client (PROTOCOL.md §7.1)."""
+    """``report.getTable``, paged and split by the client (docs/kaltura.md#report-gettable)."""
 
     def __init__(self, job: JobRecord, client: KalturaClient) -> None:
         self._job = job
@@ -419,7 +419,7 @@ class _TableSource:
 
 
 class _CsvUrlSource:
-    """``report.getUrlForReportAsCsv`` then the file it names (PROTOCOL.md §7.2)."""
+    """``report.getUrlForReportAsCsv`` then the file it names (docs/kaltura.md#report-csv-url)."""
 
     def __init__(self, job: JobRecord, client: KalturaClient) -> None:
         self._job = job
@@ -481,7 +481,7 @@ class _CsvUrlSource:
 
 
 class _CsvParamsSource:
-    """``report.getCsvFromStringParams``: a raw CSV, whole, per request (PROTOCOL.md §7.3)."""
+    """``report.getCsvFromStringParams``: a raw CSV, whole, per request (docs/kaltura.md#report-csv-strings)."""
 
     def __init__(self, job: JobRecord, client: KalturaClient) -> None:
         self._job = job
@@ -554,7 +554,8 @@ class _DownloadSource:
 
 
 def _microservice_step(job: JobRecord, client: KalturaClient, deps: WeeklyDeps) -> StepResult:
-    """Generate, then poll once per step (re-enqueued with a delay), then download (seeds §10, PROTOCOL.md §7.5)."""
+    """Generate, then poll once per step (re-enqueued with a delay), then download
+    (docs/kaltura.md#reports-microservice)."""
     state = dict(job.continuation or {})
     stored = state.get("handle")
     params = state.get("params") or render_params(job, job.window.start, job.window.end, lists=True)
@@ -567,6 +568,8 @@ def _microservice_step(job: JobRecord, client: KalturaClient, deps: WeeklyDeps) 
         max_wait_seconds=job.limits.max_wait_seconds,
     )
     if progress.state is ReportJobState.FAILED:
+        if progress.overdue:
+            count("ReportJobPastDeadline")
         raise ReportJobFailedError(f"Reports Microservice report {progress.handle.report_name}: {progress.detail}")
     if progress.state is ReportJobState.PENDING:
         if progress.generated:
@@ -751,7 +754,8 @@ def selected_columns(report: WeeklyReport, spec: CsvSpec) -> tuple[str, ...]:
 
 def table_section(chunks: Iterable[bytes]) -> Iterator[bytes]:
     """The table of a getUrlForReportAsCsv file: its title, text and totals sections (each ended by a blank line)
-    come first (PROTOCOL.md §7.2; layout as the simulator documents it), so skip through the second blank line."""
+    come first (docs/kaltura.md#report-csv-url; layout as the simulator documents it), so skip through the second blank
+    line."""
     iterator = iter(chunks)
     head = bytearray()
     position = 0

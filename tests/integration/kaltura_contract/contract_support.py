@@ -14,7 +14,7 @@ from typing import Any
 from kauto.kaltura import Clock
 
 PARTNER_ID = 1234567
-# The fake admin secret and app token of PROTOCOL.md §6.2 / §6.3.
+# The fake admin secret and app token of docs/kaltura.md#ks-v2 / #app-tokens.
 ADMIN_SECRET = "0123456789abcdef0123456789abcdef"
 APP_TOKEN = "a3f1c2e4b5d6978812345678abcdef0012345678abcdef0012345678abcdef00"
 MONDAY = 1767571200  # 2026-01-05 00:00 UTC, after the simulator's default start time

@@ -1,5 +1,5 @@
-"""Errors and retries on real wire failures (PROTOCOL.md §5.2, §5.3): typed API errors, bounded retries with backoff
-on a fake clock, the invocation budget, multirequest partial failure, and the TLS trust setting."""
+"""Errors and retries on real wire failures (docs/kaltura.md#api-errors, #multirequest): typed API errors, bounded
+retries with backoff on a fake clock, the invocation budget, multirequest partial failure, and the TLS trust setting."""
 
 from __future__ import annotations
 

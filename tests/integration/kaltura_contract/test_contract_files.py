@@ -1,5 +1,5 @@
-"""Files over the wire (PROTOCOL.md §7.2, §7.3): ``getCsvFromStringParams`` streamed raw (BOM, unquoted values),
-``getUrlForReportAsCsv`` plus the download and its SSRF guard, and streams cut short."""
+"""Files over the wire (docs/kaltura.md#report-csv-url, #report-csv-strings): ``getCsvFromStringParams`` streamed raw
+(BOM, unquoted values), ``getUrlForReportAsCsv`` plus the download and its SSRF guard, and streams cut short."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The Reports Microservice over the wire (PROTOCOL.md §7.5): generate, poll while the job is pending on the
-simulator clock, download once completed; failed jobs; the Bearer KS refreshed once."""
+"""The Reports Microservice over the wire (docs/kaltura.md#reports-microservice): generate, poll while the job is
+pending on the simulator clock, download once completed; failed jobs; the Bearer KS refreshed once."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""REACH and entries over the wire (PROTOCOL.md §4): ordering through the task lifecycle, catalog items with the
+"""REACH and entries over the wire (docs/kaltura.md#reach): ordering through the task lifecycle, catalog items with the
 captions filter, caption assets, and ``baseEntry.list`` sliced by time past Kaltura's 10,000-result cap."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Analytics tables over the wire (PROTOCOL.md §7.1): getTable paging and window splitting past 12,000 rows against
-the simulator's own generator, getTotal and getGraphs, and aggregated reports that must not be split."""
+"""Analytics tables over the wire (docs/kaltura.md#report-gettable): getTable paging and window splitting past 12,000
+rows against the simulator's own generator, getTotal and getGraphs, and aggregated reports that must not be split."""
 
 from __future__ import annotations
 

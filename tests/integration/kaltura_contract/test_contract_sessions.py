@@ -1,4 +1,4 @@
-"""Sessions over the wire (PROTOCOL.md §6): the client's KS v2 against the simulator's decoder, refresh on
+"""Sessions over the wire (docs/kaltura.md#ks): the client's KS v2 against the simulator's decoder, refresh on
 ``INVALID_KS``, ``session.start`` and ``appToken.startSession`` with SHA1/SHA256 tokens."""
 
 from __future__ import annotations

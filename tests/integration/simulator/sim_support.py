@@ -14,7 +14,7 @@ import requests
 from kauto_local.simulator import KalturaSimulator
 
 PARTNER_ID = 1234567
-# The fake admin secret of PROTOCOL §6.2 and the wire samples.
+# The fake admin secret of the test vectors (docs/kaltura.md#ks-v2, #signature).
 ADMIN_SECRET = "0123456789abcdef0123456789abcdef"
 TIMEOUT = 10
 

@@ -1,4 +1,5 @@
-"""The simulated event-notification dispatcher: signatures, body formats, retries, subscriptions (PROTOCOL §1-2)."""
+"""The simulated event-notification dispatcher: signatures, body formats, retries, subscriptions
+(docs/kaltura.md#webhook-bodies through #delivery-and-retries)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Reports Microservice: generate, poll pending -> in_progress -> completed on the clock, download (PROTOCOL §7.5)."""
+"""Reports Microservice: generate, poll pending -> in_progress -> completed on the clock, download
+(docs/kaltura.md#reports-microservice)."""
 
 from __future__ import annotations
 

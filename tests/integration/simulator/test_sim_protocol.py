@@ -1,4 +1,5 @@
-"""API v3 request and response mechanics (PROTOCOL §1.3, §5): params, serialisation, errors, multirequest."""
+"""API v3 request and response mechanics (docs/kaltura.md#notification-envelope, #api-requests): params, serialisation,
+errors, multirequest."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_json_body_only_with_exactly_application_json(sim: KalturaSimulator, adm
     )
 
     assert exact.json()["objectType"] == "KalturaBaseEntryListResponse"
-    # §5: anything but exactly application/json falls back to PHP's $_POST, which is empty here: no ks, XML.
+    # docs/kaltura.md#api-requests: anything but exactly application/json falls back to PHP's $_POST, which is empty
+    # here: no ks, XML.
     assert with_charset.headers["Content-Type"] == "text/xml"
     assert b"<code>MISSING_KS</code>" in with_charset.content
 

@@ -1,4 +1,5 @@
-"""Entries, caption assets and the REACH task lifecycle on the simulator clock (PROTOCOL §3.5, §4)."""
+"""Entries, caption assets and the REACH task lifecycle on the simulator clock (docs/kaltura.md#recognising-events,
+#reach)."""
 
 from __future__ import annotations
 
@@ -89,7 +90,7 @@ def test_task_lifecycle_pending_processing_ready_with_caption_asset(
     assert "outputObjectId" not in task and "queueTime" not in task
     access = decode_ks(task["accessKey"], lambda pid: sim.core.state.admin_secrets(pid))
     assert access.partner_id == PARTNER_ID and not access.is_admin
-    # Same fields, same order as the PENDING task of the multirequest wire sample.
+    # Same fields, same order as the PENDING task in tests/unit/kaltura/test_kaltura_reach_entries.py.
     assert list(task) == [
         "id",
         "partnerId",

@@ -42,7 +42,8 @@ def _rows(table: dict) -> list[list[str]]:
 
 
 def _fetch(api: Api, ks: str, report_type: int, window: dict[str, Any], page_size: int = 3000) -> list[list[str]]:
-    """Every row of a window of at most 12,000 rows, page by page until a short page (PROTOCOL §7.1)."""
+    """Every row of a window of at most 12,000 rows, page by page until a short page
+    (docs/kaltura.md#report-gettable)."""
     rows: list[list[str]] = []
     page = 1
     while True:

@@ -1,4 +1,5 @@
-"""Analytics reports: getTable / getTotal / getGraphs / getUrlForReportAsCsv / serve (PROTOCOL §7.1-7.2)."""
+"""Analytics reports: getTable / getTotal / getGraphs / getUrlForReportAsCsv / serve
+(docs/kaltura.md#report-gettable, #report-csv-url)."""
 
 from __future__ import annotations
 

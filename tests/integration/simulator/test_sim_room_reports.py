@@ -1,4 +1,5 @@
-"""Kaltura Room reports 6000/6001/6002 as raw CSV (PROTOCOL §7.3), including a large streamed body."""
+"""Kaltura Room reports 6000/6001/6002 as raw CSV (docs/kaltura.md#report-csv-strings), including a large streamed
+body."""
 
 from __future__ import annotations
 

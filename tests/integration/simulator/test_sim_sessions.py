@@ -1,4 +1,4 @@
-"""KS checking, session.start, widget sessions and app tokens (PROTOCOL §6) against the simulator over HTTP."""
+"""KS checking, session.start, widget sessions and app tokens (docs/kaltura.md#ks) against the simulator over HTTP."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sim_support import ADMIN_SECRET, PARTNER_ID, Api
 
 pytestmark = pytest.mark.integration
 
-# PROTOCOL §6.2 self-computed vectors (fake secret, partner 1234567, _e = 1893456000).
+# docs/kaltura.md#ks-v2 self-computed vectors (fake secret, partner 1234567, _e = 1893456000).
 VECTOR_KS_V2 = (
     "djJ8MTIzNDU2N3xF2x4_vHdUErSIuHNmwxlCnxA9D7RscsyHKyeo0KUYUJ_srslw-XwM17bKUhEIadmVcZvdYS_WTuXPXncvnpMF5x32mdPe__"
     "F0z-gTSDZgGavWRqF23_lTXrOXtb4EJB20yAmQYwzTyM6o2vHIAts1V-IpTwrDAMQ_syStEv5ZvA=="
@@ -20,7 +20,7 @@ VECTOR_KS_V1 = (
     "ZWY0Mzg3NmMwZjVhZTZkNWJjNWJiMGJiODFjNTE2MmY1NTgxNTk4ZHwxMjM0NTY3OzEyMzQ1Njc7MTg5MzQ1NjAwMDsyOzEyMzQ7bGFtYmRh"
     "LXdlYmhvb2s7ZGlzYWJsZWVudGl0bGVtZW50"
 )
-# PROTOCOL §6.3 vectors: tokenHash of (VECTOR_KS_V2 + token).
+# docs/kaltura.md#app-tokens vectors: tokenHash of (VECTOR_KS_V2 + token).
 APP_TOKEN = "a3f1c2e4b5d6978812345678abcdef0012345678abcdef0012345678abcdef00"
 APP_TOKEN_HASH_SHA256 = "883599bc901d509df9dfbbc065200f06f659ada11a0cbb7f4db81f8ff97fd544"
 APP_TOKEN_HASH_SHA1 = "848342658b2d0c80843b3f3bfa7d43e863773f19"

@@ -1,9 +1,10 @@
 """Fakes for the session, threshold and sweep unit tests: an in-memory Kaltura (rooms, entries, tasks) with the
 duck-typed surface of ``KalturaClient`` the automations use, a fake clock and the in-memory AutomationDeps.
 
-Room reports are rendered the way PROTOCOL.md §7.3 describes ``getCsvFromStringParams``: UTF-8 BOM, header line,
-unquoted comma-joined values (commas inside values replaced by spaces), ``\\n`` line ends, whole result, and handed
-to the sink in small odd-sized chunks so that streaming code meets split lines and split multibyte characters.
+Room reports are rendered the way docs/kaltura.md#report-csv-strings describes ``getCsvFromStringParams``: UTF-8 BOM,
+header line, unquoted comma-joined values (commas inside values replaced by spaces), ``\\n`` line ends, whole result,
+and handed to the sink in small odd-sized chunks so that streaming code meets split lines and split multibyte
+characters.
 """
 
 from __future__ import annotations

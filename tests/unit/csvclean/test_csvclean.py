@@ -1,5 +1,5 @@
-"""CSV cleaner: Kaltura's raw report CSV (PROTOCOL.md §7.3: BOM, unquoted, ``\\n``) and getTable rows in, clean
-RFC 4180 CSV out."""
+"""CSV cleaner: Kaltura's raw report CSV (docs/kaltura.md#report-csv-strings: BOM, unquoted, ``\\n``) and getTable rows
+in, clean RFC 4180 CSV out."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_optional_settings_default_to_kalturas_defaults() -> None:
     partner = parse_partner_secrets(document(app_token={"id": "0_abc", "token": "tok"})).partners[1234567]
 
     assert partner.app_token is not None
-    assert partner.app_token.hash_type == "SHA1"  # Kaltura's default hashType (PROTOCOL.md §6.3)
+    assert partner.app_token.hash_type == "SHA1"  # Kaltura's default hashType (docs/kaltura.md#app-tokens)
     assert partner.session_mode == "auto"
     assert partner.reports_service_url is None
     assert partner.previous_admin_secret is None

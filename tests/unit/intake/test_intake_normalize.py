@@ -1,4 +1,5 @@
-"""Normalization into KalturaEvent: recognition (PROTOCOL.md §3.5), field whitelists, types, partner, dedupe key."""
+"""Normalization into KalturaEvent: recognition (docs/kaltura.md#recognising-events), field whitelists, types, partner,
+dedupe key."""
 
 from __future__ import annotations
 

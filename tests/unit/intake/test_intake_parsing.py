@@ -1,4 +1,4 @@
-"""Body parsing: every wire format of PROTOCOL.md §1.2, strictness, and hostile XML."""
+"""Body parsing: every wire format of docs/kaltura.md#webhook-bodies, strictness, and hostile XML."""
 
 from __future__ import annotations
 

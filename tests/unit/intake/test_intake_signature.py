@@ -1,4 +1,4 @@
-"""Signature verification (PROTOCOL.md §2.1): vectors, tampering, rotation, downgrade and length extension."""
+"""Signature verification (docs/kaltura.md#signature): vectors, tampering, rotation, downgrade and length extension."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def php_json(value: object) -> bytes:
 
 
 def entry_ready_body() -> bytes:
-    """The body of the kit's entry-ready sample (ObjectData JSON, KalturaMediaEntry), rebuilt field by field."""
+    """The body of Kaltura's entry-ready notification (ObjectData JSON, KalturaMediaEntry), rebuilt field by field."""
     cdn = "https://cdnapisec.kaltura.com/p/1234567/sp/123456700"
     entry = {
         "mediaType": 1,
@@ -87,7 +87,7 @@ def entry_ready_body() -> bytes:
 
 
 def vendor_task_ready_body() -> bytes:
-    """The body of the kit's vendor-task-ready sample (ObjectData JSON, KalturaEntryVendorTask)."""
+    """The body of Kaltura's vendor-task-ready notification (ObjectData JSON, KalturaEntryVendorTask)."""
     task = {
         "id": 98765432,
         "partnerId": 1234567,
@@ -127,7 +127,7 @@ def vendor_task_ready_body() -> bytes:
     )
 
 
-# Test vectors from the kit (samples/*.headers.txt), computed with the FAKE admin secret above.
+# Test vectors (docs/kaltura.md#signature), computed with the FAKE admin secret above.
 VECTORS = [
     (entry_ready_body, 1639, "sha1", "00d3947f95bd65f0608f3d61789fa09f091644c7"),
     (entry_ready_body, 1639, "sha256", "d321295bf44cceb62c659da19a63d98949423dd38e06a36b5b12b8eb7e3143a6"),

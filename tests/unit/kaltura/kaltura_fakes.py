@@ -22,13 +22,13 @@ from kauto.kaltura.transport import Clock
 from requests.adapters import BaseAdapter
 from requests.structures import CaseInsensitiveDict
 
-SECRET = "0123456789abcdef0123456789abcdef"  # the fake admin secret of PROTOCOL.md §6.2
+SECRET = "0123456789abcdef0123456789abcdef"  # the fake admin secret of docs/kaltura.md#ks-v2
 PARTNER_ID = 1234567
 SERVICE_URL = "https://kaltura.test"
 
 
 def decode_ks_v2(ks: str, secret: str) -> tuple[int, bytes, list[tuple[str, str]]]:
-    """Decoder written from PROTOCOL.md §6.2 step 6, independent of the encoder under test."""
+    """Decoder written from docs/kaltura.md#ks-v2 step 6, independent of the encoder under test."""
     raw = base64.b64decode(ks.replace("-", "+").replace("_", "/"))
     version, partner, cipher = raw.split(b"|", 2)
     assert version == b"v2"

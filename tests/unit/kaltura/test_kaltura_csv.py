@@ -23,7 +23,8 @@ from kauto.kaltura import (
 )
 
 BOM = b"\xef\xbb\xbf"
-# Unquoted, commas inside values already replaced by spaces (PROTOCOL.md §7.3); everything else passes as is.
+# Unquoted, commas inside values already replaced by spaces (docs/kaltura.md#report-csv-strings); everything else passes
+# as is.
 CSV_BODY = (
     "entry_id,entry_name,cue_point_id,session_host_user_id,meeting_engaged_play_time_ratio\n"
     '1_room,Résumé "weekly" sync\tβ 🎥,1_cue,jane.doe@example.com,0.61\n'

@@ -1,4 +1,5 @@
-"""KS construction against the PROTOCOL.md §6.2/§6.3 vectors, and a round trip through an independent decoder."""
+"""KS construction against the docs/kaltura.md#ks-v2 / #app-tokens vectors, and a round trip through an independent
+decoder."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from kauto.kaltura import (
     VendorTaskStatus,
 )
 
-# The shape of samples/api_multirequest_vendor_task_add_then_duplicate.format1.json (PROTOCOL.md §5.3).
+# A multirequest answer: the task added, then ENTRY_VENDOR_TASK_DUPLICATION (docs/kaltura.md#multirequest).
 TASK = {
     "id": 98765440,
     "partnerId": 1234567,

@@ -23,7 +23,7 @@ WEEK = ReportFilter(from_date=START, to_date=START + 7 * 86400)
 
 
 class ReportServer:
-    """A fake ``report.getTable`` over rows stamped with a time; behaves like Kaltura (PROTOCOL.md §7.1):
+    """A fake ``report.getTable`` over rows stamped with a time; behaves like Kaltura (docs/kaltura.md#report-gettable):
     half-open ``[fromDate, toDate)`` windows, ``pageIndex x pageSize <= 12,000``, ``|`` rows ending in ``;``.
     ``total_bias`` makes ``totalCount`` wrong the way topN estimates can be.
     """
@@ -59,7 +59,8 @@ class ReportServer:
                 }
             first, end = bisect.bisect_left(self.times, low), bisect.bisect_left(self.times, high)
             page = self.times[first + (index - 1) * size : min(end, first + index * size)]
-            # Kaltura replaces the delimiter and ";" inside values with a space; there is no escaping (§7.1).
+            # Kaltura replaces the delimiter and ";" inside values with a space; there is no escaping
+            # (docs/kaltura.md#report-gettable).
             data = "".join(f"{t}|{clean(f'Entry, {t} ; with|delims')}|{t % 7};" for t in page)
             total = max(0, end - first + self.total_bias)
             return {"header": self.HEADER, "data": data, "totalCount": total, "objectType": "KalturaReportTable"}

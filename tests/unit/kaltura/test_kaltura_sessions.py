@@ -31,7 +31,7 @@ APP_SESSION_KS = "djJ8MTIzNDU2N3xBUFBfVE9LRU5fU0VTU0lPTl9LU19GT1JfVEVTVFNfT05MWQ
 
 
 def invalid_ks(ks: str) -> dict[str, Any]:
-    # An unparseable KS is echoed back in KSID and the message (PROTOCOL.md §5.2).
+    # An unparseable KS is echoed back in KSID and the message (docs/kaltura.md#api-errors).
     return {
         "code": "INVALID_KS",
         "message": f'Invalid KS "{ks}", Error "-1,INVALID_STR"',
@@ -153,7 +153,7 @@ def test_app_token_session_hashes_the_widget_ks_and_uses_the_returned_ks(
     assert (start.service, start.action) == ("apptoken", "startSession")
     assert start.form["ks"] == WIDGET_KS
     assert start.form["id"] == "0_abc"
-    # PROTOCOL.md §6.3 vector: SHA256(ks + token) with the KS v2 vector as the widget KS.
+    # docs/kaltura.md#app-tokens vector: SHA256(ks + token) with the KS v2 vector as the widget KS.
     assert start.form["tokenHash"] == "883599bc901d509df9dfbbc065200f06f659ada11a0cbb7f4db81f8ff97fd544"
     assert start.form["type"] == "2"
     assert [g.form["ks"] for g in gets] == [APP_SESSION_KS, APP_SESSION_KS]

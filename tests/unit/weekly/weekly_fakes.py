@@ -205,7 +205,7 @@ class _Reports:
         k.maybe_fail("export_csv")
         k.export_calls.append((report_type, report_filter.from_date, report_filter.to_date, tuple(table_headers)))
         rows = k.rows(report_type, report_filter.from_date, report_filter.to_date)[:max_rows]
-        # PROTOCOL.md §7.2 / simulator layout: BOM, title, text, blank, totals header + row, blank, table.
+        # docs/kaltura.md#report-csv-url / simulator layout: BOM, title, text, blank, totals header + row, blank, table.
         lines = [title, text, "", "count_plays,sum_time_viewed", f"{len(rows)},1.0", "", ",".join(table_headers)]
         lines += [",".join(row[name].replace(",", " ") for name in table_headers) for row in rows]
         return k.stream(BOM + ("\n".join(lines) + "\n").encode("utf-8"), sink)
