@@ -24,7 +24,7 @@ from kauto_local.http_api import LocalHttpApi
 from kauto_local.poller import SqsPoller
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import KalturaSimulator
-from kauto_local.stack import REGION, LocalAwsStack
+from kauto_local.stack import LocalAwsStack
 
 PARTNER_ID = 1234567
 ADMIN_SECRET = "0123456789abcdef0123456789abcdef"
@@ -95,21 +95,9 @@ class AutomationStack:
             sqs.change_message_visibility(QueueUrl=url, ReceiptHandle=handle, VisibilityTimeout=0)
         self._failed_handles.clear()
 
-    def release_delayed(self) -> int:
-        """Make EventsQueue's delayed messages visible now (their delay has passed, as far as the test goes).
-
-        moto keeps each message's ``delayed_until`` in its in-process backend (the server runs in a thread of this
-        process); there is no API to move SQS time, so the test moves it there.
-        """
-        from moto.core import DEFAULT_ACCOUNT_ID
-        from moto.sqs.models import sqs_backends
-
-        name = self.outputs["EventsQueueUrl"].rsplit("/", 1)[-1]
-        queue = sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues[name]
-        delayed = [message for message in queue._messages if message.delayed]
-        for message in delayed:
-            message.delayed_until = 0
-        return len(delayed)
+    def release_delayed(self, seconds: float = 900) -> int:
+        """Let the SQS delays pass (at most 15 minutes, SQS's longest); how many messages became visible."""
+        return self.aws.pass_queue_time(seconds)
 
     def enqueue(self, body: Mapping[str, Any]) -> None:
         """Put a message body on EventsQueue again (an SQS redelivery of the same event)."""
