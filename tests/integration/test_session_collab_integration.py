@@ -6,11 +6,16 @@ writes them cut to the session window, the manifest and the summary page, and al
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
+import re
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -79,6 +84,42 @@ def moment(value: str) -> int:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
 
 
+def visible_text(page: str, tmp_path: Path) -> str:
+    """The page's visible text (``innerText``) as headless Chromium renders it, with every host unresolvable.
+
+    A minimal stand-in until the shared headless-browser helper lands (tests/browser.py): a copy of the page gets
+    one script that writes ``document.body.innerText`` into the DOM, which ``--dump-dom`` then prints.
+    """
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("headless Chromium (Debian's chromium) is not installed")
+    probe = page.replace(
+        "</body>",
+        "<script>const out=document.createElement('pre');out.id='visible-text';"
+        "out.textContent=document.body.innerText;document.documentElement.append(out)</script></body>",
+    )
+    path = tmp_path / "summary.html"
+    path.write_text(probe, encoding="utf-8")
+    dom = subprocess.run(  # noqa: S603 - the Chromium binary found on PATH, fixed arguments
+        [
+            chromium,
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--dump-dom",
+            path.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    match = re.search(r'<pre id="visible-text">(.*?)</pre>', dom, re.S)
+    assert match is not None, "Chromium did not render the page"
+    return html.unescape(match.group(1))
+
+
 def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[WorkerRun]:
     """Run the worker; while it left a delayed re-delivery, move Kaltura's clock on and let the delay pass."""
     runs = [stack.run_worker()]
@@ -89,7 +130,9 @@ def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[Worke
     return runs
 
 
-def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(stack: AutomationStack) -> None:
+def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
+    stack: AutomationStack, tmp_path: Path
+) -> None:
     session = add_session(stack)
     add_session(stack, room_name="Other room", chat_messages=5, polls=1)  # noise: another room, same time
 
@@ -119,7 +162,15 @@ def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(sta
     assert files["group_chat_transcripts"]["classification"] == ["personal_data", "message_content"]
     assert manifest["pages"] == {"summary": prefix + "summary.html"}
     page = objects[prefix + "summary.html"].decode("utf-8")
-    assert "Town hall  Q3" in page and "Attendees (9)" in page  # report 6000 replaced the comma (no quoting)
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no external request"
+    shown = visible_text(page, tmp_path)
+    assert "Room session Town hall Q3" in shown  # report 6000 replaced the comma with a space (it never quotes)
+    assert "Attendees (9), most engaged first" in shown
+    rates = [int(rate) for rate in re.findall(r"\t(\d+)%\n", shown.split("Attendees (9)")[1].split("Breakout")[0])]
+    assert len(rates) == 9 and rates == sorted(rates, reverse=True), "the attendee table is sorted by engagement"
+    assert "Attendees who chatted" in shown and "Attendees who answered polls" in shown
+    assert "Polls (2)" in shown and "How useful was this session?" in shown
+    assert "group_chat_transcripts.csv" in shown and "Breakout rooms (1)" in shown
 
     alerts = stack.alerts()
     rules = sorted(alert["alert"] for alert in alerts)

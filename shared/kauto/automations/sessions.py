@@ -399,7 +399,8 @@ def _resumed(claim: _Claim, session: RoomSession, thresholds: ThresholdRules, co
     start, end = row.get("session_start"), row.get("session_end")
     if start is not None and end is not None:
         session = RoomSession(session.partner_id, session.room_entry_id, session.session_id, int(start), int(end))
-    stored = row.get("collab") if isinstance(row.get("collab"), Mapping) else {}
+    collab = row.get("collab")
+    stored: Mapping[str, Any] = collab if isinstance(collab, Mapping) else {}
     jobs = {name: CollabJob.from_state(stored.get(name)) for name in collab_names}
     if claim.retry_reports:
         jobs = {name: CollabJob() if job.state == JOB_FAILED else job for name, job in jobs.items()}

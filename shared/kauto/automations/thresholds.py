@@ -227,9 +227,9 @@ def participation_alerts(
             share_alert(
                 POLL_PARTICIPATION_LOW,
                 "poll participation",
-                counts.poll_respondents,
+                respondents,
                 poll_below,
-                {"verb": "answered a poll", "polls": counts.polls, "poll_respondents": counts.poll_respondents},
+                {"verb": "answered a poll", "polls": counts.polls, "poll_respondents": respondents},
             )
         )
     chat_below = rules.chat_participation_below
