@@ -21,7 +21,7 @@ from .events import ALL_KINDS
 from .faults import Faults
 from .ks import SESSION_TYPE_ADMIN, KsInfo
 from .microservice import MicroserviceSettings
-from .reports import table_rows
+from .report_data import table_rows
 from .room_reports import add_room_session
 from .server import SimulatorApp, make_server
 from .sessions import authenticate, issue_ks
