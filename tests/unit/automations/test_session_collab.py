@@ -303,3 +303,33 @@ def test_transcripts_are_refused_unless_enabled(kaltura: FakeKaltura, clock: Fak
         make_deps(kaltura, clock, partner_config(session_reports={"reports": [6000, "privateTranscripts"]}))
     with pytest.raises(ConfigError, match="pending_limit_seconds"):
         make_deps(kaltura, clock, collab_config(pending_limit_seconds=10))
+
+
+def test_without_the_attendees_report_the_page_says_so_and_the_transcript_counts_the_chatters(
+    kaltura: FakeKaltura, clock: FakeClock
+) -> None:
+    config = collab_config(reports=[6000, "groupChatTranscripts"])
+    config["partners"][str(PARTNER_ID)]["thresholds"] = {"chat_participation_below": 0.9}
+    deps = make_deps(kaltura, clock, config)
+
+    deliver_until_done(deps, clock, webhook_event())
+
+    page = deps.store.objects[PREFIX + "summary.html"].decode("utf-8")
+    assert "Report 6001 (attendees) was not pulled." in page
+    assert "Attendees who answered polls" in page and "n/a (report not pulled)" in page
+    (alert,) = [json.loads(p.message) for p in deps.alerts.published]
+    # Report 6000's unique users (3) stand in for the attendees; two of them wrote in the session.
+    assert (alert["alert"], alert["details"]["chatters"], alert["details"]["attendees"]) == (
+        "chat_participation_low",
+        2,
+        3,
+    )
+
+
+def test_the_summary_page_can_be_turned_off(kaltura: FakeKaltura, clock: FakeClock) -> None:
+    deps = make_deps(kaltura, clock, collab_config(summary_page=False))
+
+    deliver_until_done(deps, clock, webhook_event())
+
+    assert PREFIX + "summary.html" not in deps.store.objects
+    assert "pages" not in json.loads(deps.store.objects[PREFIX + "manifest.json"])
