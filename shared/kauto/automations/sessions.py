@@ -473,7 +473,13 @@ def _wait_for_reports(
 ) -> SessionPullOutcome:
     now = int(deps.clock())
     state = progress.state(rules.pending_limit_seconds, now) | {STATE_ATTRIBUTE: STATE_COLLECTING}
-    deps.ledger.update(claim.pk, claim.sk, state, expect={OWNER_ATTRIBUTE: claim.token})
+    try:
+        deps.ledger.update(claim.pk, claim.sk, state, expect={OWNER_ATTRIBUTE: claim.token})
+    except LedgerConflictError:
+        # A copy of this delivery took the session over meanwhile: it polls on, this one must not start a second
+        # chain of re-deliveries.
+        logger.warning("session claim was taken over while its reports were polled", extra=log_ids(progress.session))
+        return SessionPullOutcome(SessionPullStatus.IN_PROGRESS, progress.session)
     deps.events.send(trigger, delay_seconds=COLLAB_POLL_SECONDS)
     pending = sorted(name for name, job in progress.jobs.items() if job.state == JOB_PENDING)
     logger.info("session reports pending", extra=log_ids(progress.session) | {"pending": pending})

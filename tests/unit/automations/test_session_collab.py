@@ -333,3 +333,26 @@ def test_the_summary_page_can_be_turned_off(kaltura: FakeKaltura, clock: FakeClo
 
     assert PREFIX + "summary.html" not in deps.store.objects
     assert "pages" not in json.loads(deps.store.objects[PREFIX + "manifest.json"])
+
+
+def test_a_copy_of_the_delivery_that_took_over_keeps_the_only_poll_chain(
+    kaltura: FakeKaltura, clock: FakeClock
+) -> None:
+    kaltura.collab_pending_polls = 5
+    deps = make_deps(kaltura, clock, collab_config(reports=[6000, "pollsActivity"]))
+    pull_session_reports(webhook_event(), deps)
+    resent = deps.events.sent[-1]
+    clock.advance(resent.delay_seconds)
+    original_update = deps.ledger.update
+
+    def a_copy_takes_over_first(pk: str, sk: str, attrs: Any, **kwargs: Any) -> Any:
+        if attrs.get("state") == "collecting_reports":
+            deps.ledger.update = original_update  # type: ignore[method-assign]
+            original_update(pk, sk, {"owner": "another-copy"})
+        return original_update(pk, sk, attrs, **kwargs)
+
+    deps.ledger.update = a_copy_takes_over_first  # type: ignore[method-assign]
+    outcome = pull_session_reports(resent.event, deps)
+
+    assert outcome.status is SessionPullStatus.IN_PROGRESS
+    assert len(deps.events.sent) == 1, "no second chain of re-deliveries"
