@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
-from kauto.aws.alerts import Alert, AlertOutcome, AlertPeriod, SnsAlertPublisher
+from kauto.aws.alerts import CLAIM_LEASE_SECONDS, Alert, AlertOutcome, AlertPeriod, SnsAlertPublisher
 from kauto.aws.ledger import (
     OWNER_ATTRIBUTE,
     PK,
@@ -316,6 +316,10 @@ class PublishedAlert:
     attributes: dict[str, dict[str, str]]
 
 
+class SimulatedCrash(BaseException):
+    """The worker "dies" between claiming an alert and publishing it (a ``BaseException``: no handler catches it)."""
+
+
 class _RecordingTopic:
     """Stands in for the SNS client inside :class:`InMemoryAlertPublisher`."""
 
@@ -325,6 +329,9 @@ class _RecordingTopic:
     def publish(
         self, *, TopicArn: str, Subject: str, Message: str, MessageAttributes: dict[str, dict[str, str]]
     ) -> dict[str, str]:
+        if self._owner.crashes_to_inject:
+            self._owner.crashes_to_inject -= 1
+            raise SimulatedCrash
         if self._owner.failures_to_inject:
             self._owner.failures_to_inject -= 1
             raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "Publish")
@@ -337,15 +344,29 @@ class InMemoryAlertPublisher:
     publishing: ``published`` holds what reached the topic, ``calls`` every ``(rule, dedupe_key, outcome)``.
 
     ``failures_to_inject = n`` makes the next ``n`` publishes fail with ``AlertPublishError`` (claim released).
+    ``crashes_to_inject = n`` makes the next ``n`` publishes raise :class:`SimulatedCrash` after the claim, as a
+    worker dying there would; claims carry the real lease (``lease_seconds``), so a later publish takes the claim
+    over once it expires.
     """
 
-    def __init__(self, *, clock: Callable[[], float] = time.time, ledger: InMemoryLedger | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] = time.time,
+        ledger: InMemoryLedger | None = None,
+        lease_seconds: int = CLAIM_LEASE_SECONDS,
+    ) -> None:
         self.ledger = ledger or InMemoryLedger(clock=clock)
         self.published: list[PublishedAlert] = []
         self.calls: list[tuple[str, str, AlertOutcome | None]] = []
         self.failures_to_inject = 0
+        self.crashes_to_inject = 0
         self._publisher = SnsAlertPublisher(
-            _RecordingTopic(self), "arn:aws:sns:us-east-1:000000000000:in-memory-alerts", self.ledger, clock=clock
+            _RecordingTopic(self),
+            "arn:aws:sns:us-east-1:000000000000:in-memory-alerts",
+            self.ledger,
+            clock=clock,
+            lease_seconds=lease_seconds,
         )
 
     def publish(self, alert: Alert, *, dedupe_key: str, period: AlertPeriod | None = None) -> AlertOutcome:

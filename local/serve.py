@@ -8,7 +8,8 @@ template, the template's schedules fired on demand, and an SQS queue subscribed 
 
 Besides the template's routes the local endpoint answers a few ``/_local/`` routes (never deployed):
 
-- ``GET /_local/status``: schedules, queue depths, objects in the reports bucket, alerts so far;
+- ``GET /_local/status``: schedules, queue depths, objects in the reports bucket, the latest decisions (facts of the
+  audit trail, newest first), alerts so far;
 - ``POST /_local/schedules/<name>``: invoke a schedule's function with the schedule's input, as EventBridge Scheduler
   would (``sweep``, ``weekly-reports``): asynchronously, with Lambda's retries and on-failure queue
   (:mod:`~kauto_local.async_invoke`); the body, if any, replaces the input (e.g. ``{"week": "2026-W01"}``);
@@ -46,6 +47,7 @@ from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
 from kauto.automation_config import build_automation_config, deep_merge
+from kauto.aws.audit import AUDIT_PREFIX
 from kauto.config import parse_partner_secrets
 from kauto.errors import ConfigError
 from kauto_local.alarms import evaluate_alarms
@@ -55,7 +57,8 @@ from kauto_local.poller import DrainReport, SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import BodyFormat, KalturaSimulator, signature
 from kauto_local.simulator.dispatcher import encode_body
-from kauto_local.stack import LocalAwsStack, load_template
+from kauto_local.stack import STACK_NAME, LocalAwsStack, load_template
+from kauto_ops.trail import latest_facts
 
 ALERTS_OBSERVER_QUEUE = "kauto-local-alerts-observer"
 CONTROL_PREFIX = "/_local/"
@@ -244,12 +247,18 @@ class LocalProduct:
                 for name, s in self.schedules.items()
             },
             "queues": {name.removesuffix("Url"): self.depth(name) for name in queues},
-            "objects": {key: len(body) for key, body in self.objects().items()},
+            "objects": {key: len(body) for key, body in self.objects().items() if not key.startswith(AUDIT_PREFIX)},
+            "decisions": self.decisions(),
             "alerts": [
                 {"alert": a.get("alert"), "severity": a.get("severity"), "subject": a.get("subject")}
                 for a in self.alerts()
             ],
         }
+
+    def decisions(self, limit: int = 20) -> list[dict[str, Any]]:
+        """The latest facts of the audit trail, newest first (what ``kauto-ops explain`` builds its timelines from)."""
+        facts = latest_facts(self.aws.client("s3"), self.outputs["ReportsBucketName"], limit)
+        return [{name: value for name, value in fact.items() if value is not None} for fact in facts]
 
     # -- Lambda's SQS pollers, in the background (make serve) --------------------------------------------------
 
@@ -632,6 +641,9 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
             f"  HTTP event-notification templates (signature algorithm {settings.hash_algorithm}).",
         ]
     lines += [
+        "  Operations (the audit trail, failures, replays) against this stack, from another shell:",
+        f"    AWS_ENDPOINT_URL={product.aws.endpoint_url} AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local "
+        f"AWS_DEFAULT_REGION=us-east-1 .venv/bin/kauto-ops failures --stack {STACK_NAME}",
         "  Function logs: " + (str(settings.log_file) if settings.log_file else "below (JSON lines)"),
         "Ctrl-C stops.",
         "",

@@ -1,4 +1,5 @@
-"""Operator tooling run from a workstation, not from Lambda: backfills and dead-letter replay.
+"""Operator tooling run from a workstation, not from Lambda: explain, failures, replays, backfills.
 
-``python -m kauto_ops.backfill --help`` (or the ``kauto-backfill`` console script) lists the commands.
+``kauto-ops --help`` (:mod:`kauto_ops.cli`) lists the commands; ``kauto-backfill`` (:mod:`kauto_ops.backfill`) keeps
+the backfill and replay commands it always had.
 """

@@ -21,18 +21,20 @@ import argparse
 import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
 from kauto.automations.deps import InvocationKaltura
-from kauto.aws.clients import aws_client, dynamodb_client, sqs_client
+from kauto.aws.audit import AuditFact
+from kauto.aws.clients import aws_client, dynamodb_client, s3_client, sqs_client
 from kauto.aws.ledger import DynamoLedger
 from kauto.aws.queue import SqsEventQueue
 from kauto.errors import KautoError
 from kauto.kaltura import InvocationBudget
 from kauto_ops import failed_invocations
 from kauto_ops.dlq import replay_dead_letters
-from kauto_ops.sessions import backfill_sessions
+from kauto_ops.sessions import SessionAction, backfill_sessions
 from kauto_ops.stack import OpsError, StackResources, describe_stack
+from kauto_ops.trail import record_operator_facts
 from kauto_ops.weekly import MAX_WEEKS, WeekBackfill, backfill_weeks, check_ended, iso_weeks
 
 PROG = "kauto-backfill"
@@ -57,11 +59,11 @@ def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: T
     except SystemExit as exit_:
         return int(exit_.code or 0)
     try:
-        args.command(args, stdout)
+        status: int = args.command(args, stdout)
     except (OpsError, KautoError) as error:
         stderr.write(f"{PROG}: error: {error}\n")
         return 1
-    return 0
+    return status
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,12 +72,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=(
             "Enqueue weekly report runs or room session report pulls for a past range, or move dead-letter "
-            "messages back to their queue. Idempotent: re-running a command does not duplicate work."
+            "messages back to their queue. Idempotent: re-running a command does not duplicate work. The same "
+            "commands are kauto-ops subcommands."
         ),
         epilog="AWS credentials and region come from the standard chain (AWS_PROFILE, AWS_REGION, ...).",
     )
-    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+    register(parser.add_subparsers(title="commands", required=True, metavar="COMMAND"))
+    return parser
 
+
+def register(commands: Any) -> None:
+    """Add ``weekly``, ``sessions`` and ``replay-dlq`` to a subcommands object (``kauto-backfill``, ``kauto-ops``)."""
     weekly = commands.add_parser(
         "weekly",
         help="start the weekly report runs of every ISO week in a past date range",
@@ -128,19 +135,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     replay.add_argument("--queue", required=True, choices=sorted(DLQ_RESOURCES), help="which dead-letter queue")
     replay.add_argument("--max", type=_positive_int, metavar="N", help="move at most N messages (default: all)")
+    replay.add_argument(
+        "--message-id",
+        action="append",
+        dest="message_ids",
+        metavar="ID",
+        help="move only this message (repeatable; kauto-ops failures lists the ids)",
+    )
     _stack_option(replay)
     replay.add_argument("--dlq-url", help="dead-letter queue URL (default: from the stack)")
     replay.add_argument("--target-url", help="queue to move the messages to (default: from the stack)")
     _dry_run(replay)
     replay.set_defaults(command=_run_replay)
     failed_invocations.register(commands)
-    return parser
 
 
 # -------------------------------------------------------------------------------------------------- commands
 
 
-def _run_weekly(args: argparse.Namespace, out: TextIO) -> None:
+def _run_weekly(args: argparse.Namespace, out: TextIO) -> int:
+    now = int(datetime.now(UTC).timestamp())
     weeks = iso_weeks(args.from_day, args.to_day)
     check_ended(weeks, datetime.now(UTC).date())
     resources = _Resources(args.stack)
@@ -163,6 +177,13 @@ def _run_weekly(args: argparse.Namespace, out: TextIO) -> None:
         out.write(f"{result.week}: {_week_line(result, table is not None, args.force)}\n")
     verb = "would request" if args.dry_run else "requested"
     out.write(f"{verb} {len(results)} week(s) for partner {args.partner}\n")
+    if not args.dry_run:
+        facts = [
+            AuditFact(args.partner, "backfill", "run", result.week, ("weekly", result.week, now), _backfill("weekly"))
+            for result in results
+        ]
+        _record(resources, facts, "weekly", out)
+    return 0
 
 
 def _week_line(result: WeekBackfill, ledger_read: bool, force: bool) -> str:
@@ -177,7 +198,7 @@ def _week_line(result: WeekBackfill, ledger_read: bool, force: bool) -> str:
     return f"{found}; would be started"
 
 
-def _run_sessions(args: argparse.Namespace, out: TextIO) -> None:
+def _run_sessions(args: argparse.Namespace, out: TextIO) -> int:
     since, until = _window(args.from_day, args.to_day, MAX_SESSION_WINDOW_DAYS)
     resources = _Resources(args.stack)
     queue_url = resources.resource(args.events_queue_url, "EventsQueue", "--events-queue-url")
@@ -204,26 +225,84 @@ def _run_sessions(args: argparse.Namespace, out: TextIO) -> None:
     acted = sum(1 for item in items if item.action.value != "already pulled")
     verb = "would enqueue" if args.dry_run else "enqueued"
     out.write(f"{len(items)} session(s) ended in the window; {verb} {acted}, {len(items) - acted} already pulled\n")
+    facts = [
+        AuditFact(
+            args.partner,
+            "backfill",
+            "session",
+            item.session.session_id,
+            ("sessions", item.session.room_entry_id, item.session.session_id, now),
+            {
+                **_backfill("sessions"),
+                "room_entry_id": item.session.room_entry_id,
+                "session_id": item.session.session_id,
+            },
+        )
+        for item in items
+        if item.action is SessionAction.ENQUEUED
+    ]
+    _record(resources, facts, "sessions", out)
+    return 0
 
 
-def _run_replay(args: argparse.Namespace, out: TextIO) -> None:
+def _run_replay(args: argparse.Namespace, out: TextIO) -> int:
     resources = _Resources(args.stack)
     target_id, dlq_id = DLQ_RESOURCES[args.queue]
     dlq_url = resources.resource(args.dlq_url, dlq_id, "--dlq-url")
     target_url = resources.resource(args.target_url, target_id, "--target-url")
     result = replay_dead_letters(
-        sqs_client(), dead_letter_url=dlq_url, target_url=target_url, max_messages=args.max, dry_run=args.dry_run
+        sqs_client(),
+        dead_letter_url=dlq_url,
+        target_url=target_url,
+        max_messages=args.max,
+        dry_run=args.dry_run,
+        message_ids=set(args.message_ids) if args.message_ids else None,
     )
     for message in result.messages:
         received = "?" if message.receive_count is None else str(message.receive_count)
         out.write(f"{message.message_id} (received {received}x) {message.hint}\n")
     if args.dry_run:
         out.write(f"{result.count} message(s) in the dead-letter queue would be moved to {target_url}\n")
-    else:
-        out.write(f"moved {result.count} message(s) to {target_url}\n")
+        return 0
+    out.write(f"moved {result.count} message(s) to {target_url}\n")
+    missing = set(args.message_ids or ()) - {message.message_id for message in result.messages}
+    if missing:
+        out.write(f"not in the dead-letter queue (already replayed?): {', '.join(sorted(missing))}\n")
+    facts = [
+        AuditFact(
+            message.subject[1],
+            "replay",
+            _SUBJECT_OF_KIND.get(message.subject[0], "notification"),
+            message.subject[2],
+            ("dlq", message.message_id),
+            {"reason": f"kauto-ops replay-dlq --queue {args.queue}", "event": message.message_id},
+        )
+        for message in result.messages
+        if message.subject is not None
+    ]
+    _record(resources, facts, "replay-dlq", out)
+    return 1 if missing else 0
 
 
 # -------------------------------------------------------------------------------------------------- helpers
+
+
+_SUBJECT_OF_KIND = {"entry_ready": "entry", "vendor_task_status": "task", "session_ended": "session"}
+
+
+def _backfill(command: str) -> dict[str, str]:
+    return {"reason": f"kauto-ops {command}"}
+
+
+def _record(resources: _Resources, facts: list[AuditFact], command: str, out: TextIO) -> None:
+    """Append the operator's facts to the audit trail when the stack (its reports bucket) is known."""
+    if not facts:
+        return
+    bucket = resources.optional(None, "ReportsBucket")
+    if bucket is None:
+        out.write("not recorded in the audit trail: pass --stack to name the stack and its reports bucket\n")
+        return
+    record_operator_facts(s3_client(), bucket, facts, command)
 
 
 class _Resources:

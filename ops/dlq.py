@@ -12,7 +12,7 @@ nothing is moved or hidden for longer than the listing takes.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,12 +42,14 @@ class DeadLetter:
     """What a listing shows of a message: ids and how often it was received, plus a short hint of its body.
 
     The hint is the body's ``kind``/``type`` and ``partner_id`` when the body is a JSON object (never the whole body:
-    it may carry object fields).
+    it may carry object fields); ``subject`` is the event's kind, partner and object id when it is an automation
+    event (what ``kauto-ops explain`` takes).
     """
 
     message_id: str
     receive_count: int | None
     hint: str
+    subject: tuple[str, int, str] | None = None
 
 
 @dataclass(slots=True)
@@ -71,8 +73,10 @@ def replay_dead_letters(
     max_messages: int | None = None,
     dry_run: bool = False,
     wait_seconds: int = RECEIVE_WAIT_SECONDS,
+    message_ids: Collection[str] | None = None,
 ) -> ReplayResult:
-    """Move up to ``max_messages`` (all when ``None``) from ``dead_letter_url`` to ``target_url``.
+    """Move up to ``max_messages`` (all when ``None``) from ``dead_letter_url`` to ``target_url``; with
+    ``message_ids``, only those messages (the others are left in the dead-letter queue, visible again at once).
 
     Each receive long-polls ``wait_seconds``; the replay ends at the first receive that brings nothing new.
 
@@ -92,11 +96,16 @@ def replay_dead_letters(
                 break
             for message in fresh:
                 seen.add(message["MessageId"])
+                if message_ids is not None and message["MessageId"] not in message_ids:
+                    to_release.append(message["ReceiptHandle"])
+                    continue
                 if dry_run:
                     to_release.append(message["ReceiptHandle"])
                 else:
                     _move(sqs, message, dead_letter_url, target_url, result.count)
                 result.messages.append(_describe(message))
+            if message_ids is not None and len(result.messages) == len(message_ids):
+                break
     finally:
         if to_release:
             _release(sqs, dead_letter_url, to_release)
@@ -171,7 +180,22 @@ def _describe(message: Mapping[str, Any]) -> DeadLetter:
         message_id=str(message["MessageId"]),
         receive_count=int(count) if isinstance(count, str) and count.isdigit() else None,
         hint=body_hint(str(message.get("Body", ""))),
+        subject=event_subject(str(message.get("Body", ""))),
     )
+
+
+def event_subject(body: str) -> tuple[str, int, str] | None:
+    """``(kind, partner id, object id)`` of an automation event body (ids only), else None."""
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    kind, partner, object_id = data.get("kind"), data.get("partner_id"), data.get("object_id") or data.get("entry_id")
+    if isinstance(kind, str) and isinstance(partner, int) and isinstance(object_id, str) and object_id:
+        return kind, partner, object_id
+    return None
 
 
 def body_hint(body: str) -> str:

@@ -25,12 +25,15 @@ processor = BatchProcessor(event_type=EventType.SQS)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     """Handle one SQS batch; returns ``{"batchItemFailures": [...]}`` naming the records to retry."""
     deps = build_weekly_deps(context)
-    return process_partial_response(
-        event=event,
-        record_handler=lambda record: handle_record(record, deps),
-        processor=processor,
-        context=context,
-    )
+    try:
+        return process_partial_response(
+            event=event,
+            record_handler=lambda record: handle_record(record, deps),
+            processor=processor,
+            context=context,
+        )
+    finally:
+        deps.audit.flush()  # one audit object per partner and day for the whole batch
 
 
 def handle_record(record: SQSRecord, deps: WeeklyDeps) -> str:

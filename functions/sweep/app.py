@@ -19,5 +19,8 @@ from kauto.automations.telemetry import logger
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     """Sweep every configured partner once; returns the totals (partners, found, enqueued, checked)."""
     deps = build_deps(context)
-    report = run_sweep(deps, int(deps.clock()), time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    try:
+        report = run_sweep(deps, int(deps.clock()), time_left=lambda: context.get_remaining_time_in_millis() / 1000)
+    finally:
+        deps.audit.flush()
     return report.totals()

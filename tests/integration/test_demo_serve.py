@@ -77,6 +77,11 @@ def test_the_printed_curl_example_is_accepted_and_the_worker_decides_in_dry_run(
     wait_for(lambda: served.product.depth("EventsQueueUrl") == 0, "the worker")
     assert served.sim.tasks(SIMULATOR_PARTNER_ID) == []  # dry run: decided, never ordered
     assert served.sim.calls_to("baseEntry", "get")  # the worker read the entry from Kaltura
+    # The decision shows in the status, not only in log lines.
+    _, state = http("GET", f"{served.product.endpoint.url}/_local/status")
+    [decision] = [fact for fact in state["decisions"] if fact["kind"] == "caption_decision"]
+    assert (decision["outcome"], decision["subject_type"]) == ("dry_run", "entry")
+    assert any(fact["kind"] == "notification_handled" for fact in state["decisions"])
 
 
 def test_moving_kaltura_s_clock_notifies_the_webhook_and_the_session_reports_land_in_s3(served: Served) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from kauto.automations.collab_reports import COLLAB_REPORTS
+from kauto.aws.audit import FACT_COLUMNS, audit_partition
 from kauto.aws.s3_writer import report_key, session_prefix, weekly_prefix
 from kauto.csvclean import ISO_SUFFIX, ROOM_ATTENDEES_SPEC, ROOM_BREAKOUTS_SPEC, ROOM_DATA_SPEC, CsvSpec
 
@@ -40,14 +41,22 @@ TOP_CONTENT_COLUMNS = [
 ]
 
 
-@pytest.fixture
-def tables(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+AUDIT_TABLE = "audit_trail"
+
+
+def all_tables(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Glue table inputs by table name."""
     return {
         r["Properties"]["TableInput"]["Name"]: r["Properties"]["TableInput"]
         for r in resources.values()
         if r["Type"] == "AWS::Glue::Table"
     }
+
+
+@pytest.fixture
+def tables(resources: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The report tables (CSV) by name; the audit trail's JSON table is tested on its own."""
+    return {name: table for name, table in all_tables(resources).items() if name != AUDIT_TABLE}
 
 
 def location_template(table: dict[str, Any]) -> str:
@@ -71,7 +80,7 @@ def test_every_table_is_in_the_stacks_glue_database(resources: dict[str, Any]) -
 
     assert len(databases) == 1
     assert databases[0]["Properties"]["DatabaseInput"]["Name"] == {"Ref": "AthenaDatabaseName"}
-    assert len(tables) == 12
+    assert len(tables) == 13  # seven report tables, the five chat-and-collaboration tables and the audit trail
     assert all(t["Properties"]["DatabaseName"] == {"Ref": "AthenaDatabase"} for t in tables)
 
 
@@ -191,3 +200,15 @@ def test_the_weekly_jobs_put_each_report_where_its_table_reads(tables: dict[str,
     folder = _location_of(location_template(tables["weekly_top_content"]), partner_id="1234567", week="2025-W02")
 
     assert report_key(prefix, "top_content").startswith(folder)
+
+
+def test_the_audit_table_reads_the_trail_as_json_lines_where_the_trail_writes_it(resources: dict[str, Any]) -> None:
+    table = all_tables(resources)[AUDIT_TABLE]
+    storage = table["StorageDescriptor"]
+
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert [column["Name"] for column in storage["Columns"]] == list(FACT_COLUMNS)
+    assert [key["Name"] for key in table["PartitionKeys"]] == ["partner_id", "date"]
+    assert table["Parameters"]["projection.date.type"] == "date"
+    written = "s3://BUCKET/" + audit_partition(1234567, "2025-01-03")
+    assert location_template(table).replace("${partner_id}", "1234567").replace("${date}", "2025-01-03") == written

@@ -360,6 +360,8 @@ WORKER_S3_PERMISSIONS = {
     (action, SESSIONS)
     for action in ("s3:PutObject", "s3:GetObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts")
 }
+AUDIT_TRAIL_PERMISSION = ("s3:PutObject", json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/audit/*"}))
+"""Every automation appends its decisions to the audit trail: PutObject under audit/ only."""
 
 
 def test_worker_permissions_are_exactly_what_its_automations_use(translated: Template) -> None:
@@ -368,6 +370,7 @@ def test_worker_permissions_are_exactly_what_its_automations_use(translated: Tem
     assert granted == (
         AUTOMATION_PERMISSIONS
         | WORKER_S3_PERMISSIONS
+        | {AUDIT_TRAIL_PERMISSION}
         | ALERTS_KEY_PERMISSIONS
         | consume_permissions("EventsQueue")
         | runtime_permissions("WorkerFunction")
@@ -375,11 +378,14 @@ def test_worker_permissions_are_exactly_what_its_automations_use(translated: Tem
     assert conditional == []
 
 
-def test_sweep_permissions_are_exactly_what_it_uses_and_no_report_access(translated: Template) -> None:
+def test_sweep_permissions_are_exactly_what_it_uses_and_no_report_access_but_the_audit_trail(
+    translated: Template,
+) -> None:
     granted, conditional = granted_permissions(translated, "SweepFunction")
 
     assert granted == (
         AUTOMATION_PERMISSIONS
+        | {AUDIT_TRAIL_PERMISSION}
         | ALERTS_KEY_PERMISSIONS
         | {("sqs:SendMessage", _arn("SweepFailedInvocationsQueue"))}
         | runtime_permissions("SweepFunction")

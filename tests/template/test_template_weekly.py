@@ -144,5 +144,6 @@ def test_report_worker_writes_only_weekly_reports_and_checkpoints(translated: Te
         ),
         ("s3:DeleteObject", CHECKPOINTS),
         ("s3:ListBucket", json.dumps({"Fn::GetAtt": ["ReportsBucket", "Arn"]})),
+        ("s3:PutObject", json.dumps({"Fn::Sub": "${ReportsBucket.Arn}/audit/*"})),  # the audit trail
     } | ALERTS_KEY_PERMISSIONS | consume_permissions("ReportJobsQueue") | runtime_permissions("ReportWorkerFunction")
     assert [s["Condition"] for s in conditional] == [{"StringLike": {"s3:prefix": "_checkpoints/*"}}]

@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kauto.automation_config import AutomationConfig, load_automation_config
+from kauto.automations.audit import audited, new_trail
 from kauto.aws.alerts import AlertPublisher, SnsAlertPublisher
+from kauto.aws.audit import AuditTrail
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.queue import SqsEventQueue
@@ -60,6 +62,9 @@ class AutomationDeps:
     """How long one worker invocation can run: a claim older than this belongs to a worker that died."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """Lookups shared by the records of one invocation (e.g. a partner's catalog items); gone with the deps."""
+    audit: AuditTrail = field(default_factory=lambda: AuditTrail(None, clock=time.time))
+    """This invocation's audit trail (:mod:`kauto.automations.audit`): fed by the ledger, alert and store ports that
+    :func:`build_deps` wraps; the handler flushes it once at the end."""
 
 
 def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) -> AutomationDeps:
@@ -77,14 +82,21 @@ def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) ->
     queue_url = required_env("EVENTS_QUEUE_URL", env)
     secrets_arn = required_env("PARTNER_SECRETS_ARN", env)
     config = load_automation_config(required_env("AUTOMATION_CONFIG_PARAMETER", env))
+    store = S3ObjectStore(s3_client(), bucket)
+    trail = new_trail(store, time.time, getattr(lambda_context, "aws_request_id", None))
+    # The alert publisher's claims go to the raw ledger: published alerts are stated by the publisher wrapper.
+    audited_ledger, alerts, audited_store = audited(
+        ledger, SnsAlertPublisher(sns_client(), topic_arn, ledger), store, trail
+    )
     return AutomationDeps(
         config=config,
-        ledger=ledger,
-        alerts=SnsAlertPublisher(sns_client(), topic_arn, ledger),
-        store=S3ObjectStore(s3_client(), bucket),
+        ledger=audited_ledger,
+        alerts=alerts,
+        store=audited_store,
         kaltura=InvocationKaltura(secrets_arn, InvocationBudget.from_lambda_context(lambda_context)),
         events=SqsEventQueue(queue_url),
         worker_timeout_seconds=_worker_timeout(env),
+        audit=trail,
     )
 
 

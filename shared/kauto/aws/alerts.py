@@ -14,10 +14,21 @@ characters (SNS requires "less than 100"). Oversized ``details`` are replaced by
 or e-mail addresses; Kaltura user ids are often e-mail addresses, so do not put user ids in alerts either. As a guard,
 :class:`Alert` refuses any text that contains an e-mail address.
 
-**At most once.** Before publishing, the publisher claims ledger item ``pk=alert#<partner>``,
-``sk=<rule>#<subject key>[#<period bucket>]``. A redelivered or concurrent publish of the same alert finds the claim
-and does nothing. If SNS refuses the publish, the claim is released so a retry can alert, and the error is raised.
-A worker that dies between claiming and publishing loses that alert (the price of never sending it twice).
+**At least once, duplicates only after a crash.** Before publishing, the publisher claims ledger item
+``pk=alert#<partner>``, ``sk=<rule>#<subject key>[#<period bucket>]`` with state ``publishing``, an owner token and a
+lease (``lease_until``, :data:`CLAIM_LEASE_SECONDS` ahead), publishes, then marks the claim ``published``. A later
+publish of the same alert (a redelivery, a second notification, the sweep):
+
+- finds it ``published``: does nothing;
+- finds it ``publishing`` with a live lease: another worker is publishing right now, so it raises
+  :class:`AlertInFlightError` (retryable: the record comes back after the visibility timeout, and if that worker died
+  the lease has expired by then);
+- finds it ``publishing`` with an expired lease: the worker that claimed it died between the claim and the mark, so
+  it takes the claim over (a conditional update on the old owner token: one taker wins) and publishes.
+
+If SNS refuses the publish, the claim is released so a retry can alert, and the error is raised. The only duplicate
+left is a worker dying after SNS accepted the message but before the claim was marked ``published`` (or the mark
+failing): its successor publishes again. Nothing is lost: at least once.
 """
 
 from __future__ import annotations
@@ -53,6 +64,10 @@ LINK_MAX_CHARS = 1_024
 DEDUPE_KEY_MAX_CHARS = 256
 DEDUPE_TTL_SECONDS = 35 * 24 * 3600
 """Keep alert claims 35 days: longer than SQS's 14-day maximum retention plus a redrive from the DLQ."""
+CLAIM_LEASE_SECONDS = 60
+"""How long a ``publishing`` claim belongs to its worker. Longer than the slowest publish a live worker can make (SNS
+client: 3 attempts of 2 s connect + 5 s read, plus backoff) and shorter than the events queue's visibility timeout
+(390 s at least), so the redelivery of a record whose worker died always finds the lease expired."""
 
 _RULE_PATTERN = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")
 _EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
@@ -118,6 +133,10 @@ class AlertPersonalDataError(AlertContentError):
 
 class AlertPublishError(DependencyUnavailableError):
     """SNS did not accept the alert; the dedupe claim was released, so retrying the job can alert again."""
+
+
+class AlertInFlightError(AlertPublishError):
+    """Another worker holds a live claim on this alert and is publishing it; retry after its lease expires."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,9 +306,13 @@ class SnsAlertPublisher:
         *,
         clock: Callable[[], float] = time.time,
         dedupe_ttl_seconds: int = DEDUPE_TTL_SECONDS,
+        lease_seconds: int = CLAIM_LEASE_SECONDS,
     ) -> None:
         if not topic_arn:
             raise ValueError("topic_arn is required")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be positive")
+        self._lease = lease_seconds
         self._sns = sns_client
         self._topic_arn = topic_arn
         self._ledger = ledger
@@ -301,8 +324,9 @@ class SnsAlertPublisher:
 
         ``dedupe_key`` identifies what the alert is about (e.g. a vendor task id, ``<room>/<session>``); with
         ``period=AlertPeriod.DAY`` and ``dedupe_key="credit"`` a partner gets at most one credit alert per UTC day.
-        Raises :class:`AlertPublishError` (claim released) when SNS refuses, ``LedgerUnavailableError`` when the
-        claim cannot be made (nothing was published).
+        Raises :class:`AlertPublishError` (claim released) when SNS refuses, :class:`AlertInFlightError` while another
+        worker's claim lease is live, ``LedgerUnavailableError`` when the claim cannot be made (nothing was
+        published).
         """
         now = self._clock()
         period_bucket = period.bucket(now) if period is not None else None
@@ -324,13 +348,16 @@ class SnsAlertPublisher:
                 "alert": alert.rule,
                 "severity": alert.severity.value,
                 "claimed_at": int(now),
+                "lease_until": int(now) + self._lease,
             },
             ttl_seconds=self._ttl,
         )
         if not claim.claimed:
-            logger.info("alert already sent or in flight", extra={"alert": alert.rule, "ledger_sk": sk})
-            existing_id = claim.item.get("message_id")
-            return AlertOutcome(False, pk, sk, existing_id if isinstance(existing_id, str) else None)
+            if claim.item.get(STATE_ATTRIBUTE) != "publishing":
+                logger.info("alert already sent", extra={"alert": alert.rule, "ledger_sk": sk})
+                existing_id = claim.item.get("message_id")
+                return AlertOutcome(False, pk, sk, existing_id if isinstance(existing_id, str) else None)
+            self._take_over(pk, sk, claim.item, token, now)
 
         try:
             response = self._sns.publish(
@@ -348,11 +375,29 @@ class SnsAlertPublisher:
         self._mark_published(pk, sk, token, message_id, now)
         return AlertOutcome(True, pk, sk, message_id)
 
+    def _take_over(self, pk: str, sk: str, current: Mapping[str, Any], token: str, now: float) -> None:
+        """Take a ``publishing`` claim whose lease expired (its worker died before marking it); raise
+        :class:`AlertInFlightError` while the lease is live or when another worker took it over first."""
+        if now < _lease_end(current, self._lease):
+            raise AlertInFlightError("sns", "Publish", f"alert claim {sk} is held by a live worker")
+        try:
+            self._ledger.update(
+                pk,
+                sk,
+                {OWNER_ATTRIBUTE: token, "lease_until": int(now) + self._lease, "taken_over_at": int(now)},
+                expect={STATE_ATTRIBUTE: "publishing", OWNER_ATTRIBUTE: current.get(OWNER_ATTRIBUTE)},
+            )
+        except LedgerConflictError as conflict:
+            if conflict.current_state == "publishing" or conflict.current is None:
+                raise AlertInFlightError("sns", "Publish", f"alert claim {sk} was taken over concurrently") from None
+            raise AlertInFlightError("sns", "Publish", f"alert claim {sk} was published concurrently") from None
+        logger.warning("took over an expired alert claim", extra={"ledger_sk": sk})
+
     def _release(self, pk: str, sk: str, token: str) -> None:
         try:
             self._ledger.delete_if(pk, sk, token)
         except LedgerUnavailableError:
-            # The claim stays until its TTL: this alert will not be retried (at most once wins).
+            # The claim stays "publishing": once its lease expires, the retry of this job takes it over.
             logger.exception("could not release alert claim after a failed publish", extra={"ledger_sk": sk})
 
     def _mark_published(self, pk: str, sk: str, token: str, message_id: str, now: float) -> None:
@@ -367,6 +412,15 @@ class SnsAlertPublisher:
             # The alert went out and the claim row still blocks repeats; only the bookkeeping is missing. Raising
             # here would fail the job after its side effect, so log instead.
             logger.warning("alert published but its claim could not be marked", extra={"ledger_sk": sk})
+
+
+def _lease_end(claim: Mapping[str, Any], lease_seconds: int) -> float:
+    """When a ``publishing`` claim's lease ends (claims written before leases existed: ``claimed_at`` + lease)."""
+    lease_until = claim.get("lease_until")
+    if isinstance(lease_until, int | float):
+        return float(lease_until)
+    claimed_at = claim.get("claimed_at")
+    return float(claimed_at) + lease_seconds if isinstance(claimed_at, int | float) else 0.0
 
 
 def _error_code(error: Exception) -> str:

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kauto.automation_config import AutomationConfig, load_automation_config
+from kauto.automations.audit import audited, new_trail
 from kauto.automations.deps import KALTURA_CLIENT_SETTINGS, KalturaFactory, partner_credentials
 from kauto.aws.alerts import AlertPublisher, SnsAlertPublisher
+from kauto.aws.audit import AuditTrail
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
@@ -69,6 +71,8 @@ class WeeklyDeps:
     kaltura: KalturaFactory
     time_left: Callable[[], float | None] = _unbounded
     """Seconds this invocation has left (None: unbounded); jobs checkpoint when it runs low."""
+    audit: AuditTrail = dataclasses.field(default_factory=lambda: AuditTrail(None, clock=time.time))
+    """This invocation's audit trail, fed by the wrapped ports of :func:`build_weekly_deps`; the handler flushes it."""
 
     @property
     def config(self) -> AutomationConfig:
@@ -123,12 +127,18 @@ def build_weekly_deps(lambda_context: Any, environ: Mapping[str, str] | None = N
     topic_arn = required_env("ALERTS_TOPIC_ARN", env)
     secrets_arn = required_env("PARTNER_SECRETS_ARN", env)
     budget = InvocationBudget.from_lambda_context(lambda_context)
+    store = S3ObjectStore(s3_client(), bucket)
+    trail = new_trail(store, time.time, getattr(lambda_context, "aws_request_id", None))
+    ledger, alerts, audited_store = audited(
+        run.ledger, SnsAlertPublisher(sns_client(), topic_arn, run.ledger), store, trail
+    )
     return WeeklyDeps(
-        run=run,
-        store=S3ObjectStore(s3_client(), bucket),
-        alerts=SnsAlertPublisher(sns_client(), topic_arn, run.ledger),
+        run=dataclasses.replace(run, ledger=ledger),
+        store=audited_store,
+        alerts=alerts,
         kaltura=WeeklyKaltura(secrets_arn, budget, run.weekly),
         time_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
+        audit=trail,
     )
 
 

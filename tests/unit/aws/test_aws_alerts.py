@@ -1,4 +1,5 @@
-"""SNS alerts: the message contract as a subscriber receives it (SNS -> SQS in moto), and at-most-once publishing."""
+"""SNS alerts: the message contract as a subscriber receives it (SNS -> SQS in moto), and once-only publishing with a
+claim lease that a later attempt takes over when the worker that claimed the alert died before publishing it."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ import boto3
 import pytest
 from aws_support import LEDGER_TABLE, REGION, ClientSpy, FakeClock
 from kauto.aws.alerts import (
+    CLAIM_LEASE_SECONDS,
     MESSAGE_MAX_BYTES,
     SUBJECT_MAX_CHARS,
     Alert,
     AlertContentError,
+    AlertInFlightError,
     AlertPeriod,
     AlertPersonalDataError,
     AlertPublishError,
@@ -153,9 +156,14 @@ def test_concurrent_publishes_of_one_alert_send_one_message(publisher: SnsAlertP
     outcomes = []
     start = threading.Barrier(8)
 
+    in_flight = []
+
     def worker() -> None:
         start.wait()
-        outcomes.append(publisher.publish(task_error_alert(), dedupe_key="task#9123"))
+        try:
+            outcomes.append(publisher.publish(task_error_alert(), dedupe_key="task#9123"))
+        except AlertInFlightError as error:
+            in_flight.append(error)  # raced the winner before it marked the claim: retried later, finds it sent
 
     threads = [threading.Thread(target=worker) for _ in range(8)]
     for thread in threads:
@@ -164,7 +172,92 @@ def test_concurrent_publishes_of_one_alert_send_one_message(publisher: SnsAlertP
         thread.join()
 
     assert sum(outcome.published for outcome in outcomes) == 1
-    assert len(outcomes) == 8
+    assert len(outcomes) + len(in_flight) == 8
+    assert len(topic.delivered()) == 1
+    assert not publisher.publish(task_error_alert(), dedupe_key="task#9123").published
+
+
+class _WorkerDied(BaseException):
+    """Stands for the process dying: not an ``Exception``, so the publisher's error handling never sees it."""
+
+
+class _DiesOnPublish:
+    def __init__(self, sns: Any) -> None:
+        self._sns = sns
+
+    def publish(self, **_: Any) -> dict[str, Any]:
+        raise _WorkerDied
+
+
+def test_alert_claimed_by_a_worker_that_died_is_published_once_its_lease_expires(
+    topic: Topic, ledger: DynamoLedger, clock: FakeClock
+) -> None:
+    with pytest.raises(_WorkerDied):
+        SnsAlertPublisher(_DiesOnPublish(topic.sns), topic.arn, ledger, clock=clock).publish(
+            task_error_alert(), dedupe_key="task#9123"
+        )
+    row = ledger.get(f"alert#{PARTNER}", "reach_task_error#task#9123")
+    assert row is not None and row["state"] == "publishing"
+    publisher = SnsAlertPublisher(topic.sns, topic.arn, ledger, clock=clock)
+
+    clock.advance(CLAIM_LEASE_SECONDS - 1)
+    with pytest.raises(AlertInFlightError):  # the lease is live: the record is retried later, nothing is sent
+        publisher.publish(task_error_alert(), dedupe_key="task#9123")
+    assert topic.delivered() == []
+
+    clock.advance(1)
+    outcome = publisher.publish(task_error_alert(), dedupe_key="task#9123")
+    again = publisher.publish(task_error_alert(), dedupe_key="task#9123")
+
+    assert outcome.published and not again.published
+    assert len(topic.delivered()) == 1
+    row = ledger.get(outcome.ledger_pk, outcome.ledger_sk)
+    assert row is not None and (row["state"], row["taken_over_at"]) == ("published", int(clock.now))
+
+
+def test_a_claim_written_before_leases_expires_from_its_claim_time(
+    topic: Topic, ledger: DynamoLedger, clock: FakeClock
+) -> None:
+    ledger.claim(
+        f"alert#{PARTNER}",
+        "reach_task_error#task#9123",
+        {"state": "publishing", "owner": "dead-worker", "claimed_at": int(clock.now)},
+    )
+    publisher = SnsAlertPublisher(topic.sns, topic.arn, ledger, clock=clock)
+    with pytest.raises(AlertInFlightError):
+        publisher.publish(task_error_alert(), dedupe_key="task#9123")
+    clock.advance(CLAIM_LEASE_SECONDS)
+    assert publisher.publish(task_error_alert(), dedupe_key="task#9123").published
+    assert len(topic.delivered()) == 1
+
+
+@pytest.mark.usefixtures("atomic_moto_writes")
+def test_only_one_of_several_retries_takes_over_an_expired_claim(
+    topic: Topic, ledger: DynamoLedger, clock: FakeClock
+) -> None:
+    with pytest.raises(_WorkerDied):
+        SnsAlertPublisher(_DiesOnPublish(topic.sns), topic.arn, ledger, clock=clock).publish(
+            task_error_alert(), dedupe_key="task#9123"
+        )
+    clock.advance(CLAIM_LEASE_SECONDS)
+    publisher = SnsAlertPublisher(topic.sns, topic.arn, ledger, clock=clock)
+    start = threading.Barrier(6)
+    published = []
+
+    def retry() -> None:
+        start.wait()
+        try:
+            published.append(publisher.publish(task_error_alert(), dedupe_key="task#9123").published)
+        except AlertInFlightError:
+            published.append(False)
+
+    threads = [threading.Thread(target=retry) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(published) == [False] * 5 + [True]
     assert len(topic.delivered()) == 1
 
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aws_support import FakeClock
-from kauto.aws.alerts import Alert, AlertPeriod, AlertPublishError, Severity
+from kauto.aws.alerts import Alert, AlertInFlightError, AlertPeriod, AlertPublishError, Severity
 from kauto.aws.s3_writer import (
     CSV_CONTENT_TYPE,
     JSON_CONTENT_TYPE,
@@ -20,7 +20,7 @@ from kauto.aws.s3_writer import (
     write_manifest,
 )
 from kauto.csvclean import ROOM_DATA_SPEC, CsvCleaner
-from kauto_local.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore
+from kauto_local.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore, SimulatedCrash
 
 KEY = "weekly/partner_id=1/week=2025-W01/top_content.csv"
 
@@ -116,3 +116,21 @@ def test_alert_publisher_fake_records_once_per_key_and_injects_failures() -> Non
         ("reach_credit_low", "credit", False),
     ]
     assert alerts.ledger.get("alert#1234567", "reach_credit_low#credit#2025-01-03") is not None
+
+
+def test_alert_publisher_fake_takes_over_the_claim_of_a_crashed_worker_after_the_lease() -> None:
+    clock = FakeClock()
+    alerts = InMemoryAlertPublisher(clock=clock, lease_seconds=60)
+    alert = Alert("reach_task_error", Severity.WARNING, 1234567, "REACH task 7 failed", "task 7 moved to ERROR")
+
+    alerts.crashes_to_inject = 1
+    with pytest.raises(SimulatedCrash):
+        alerts.publish(alert, dedupe_key="task:7")
+    with pytest.raises(AlertInFlightError):
+        alerts.publish(alert, dedupe_key="task:7")
+    clock.advance(60)
+    taken_over = alerts.publish(alert, dedupe_key="task:7")
+    again = alerts.publish(alert, dedupe_key="task:7")
+
+    assert (taken_over.published, again.published) == (True, False)
+    assert len(alerts.published) == 1
