@@ -356,3 +356,17 @@ def test_a_copy_of_the_delivery_that_took_over_keeps_the_only_poll_chain(
 
     assert outcome.status is SessionPullStatus.IN_PROGRESS
     assert len(deps.events.sent) == 1, "no second chain of re-deliveries"
+
+
+def test_transcripts_and_names_are_never_logged(
+    kaltura: FakeKaltura, clock: FakeClock, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    kaltura.collab_failures["chatModeration"] = "boom"
+    deps = make_deps(kaltura, clock, collab_config())
+
+    deliver_until_done(deps, clock, webhook_event())
+
+    logged = capsys.readouterr().out + caplog.text
+    assert "chat and collaboration report written" in logged
+    for private in ("Hello, all", "HYPERLINK", "Recording?", "Budget, again", "example.com", "Ann"):
+        assert private not in logged
