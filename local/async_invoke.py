@@ -52,6 +52,8 @@ class AsyncInvocation:
     result: Any = None
     record: Mapping[str, Any] | None = None
     destination_message_id: str | None = None
+    error: BaseException | None = None
+    """The last attempt's error (local callers tell an input the function refused from other failures)."""
 
 
 class LocalAsyncInvoker:
@@ -109,7 +111,9 @@ class LocalAsyncInvoker:
                 QueueUrl=config.on_failure_queue_url, MessageBody=json.dumps(record)
             )
             message_id = str(sent["MessageId"])
-        return AsyncInvocation(request_id, attempts, succeeded=False, record=record, destination_message_id=message_id)
+        return AsyncInvocation(
+            request_id, attempts, succeeded=False, record=record, destination_message_id=message_id, error=failure
+        )
 
 
 class LocalLambdaClient:

@@ -13,8 +13,10 @@ The scenario (:func:`run_scenario`), on Kaltura's clock in 30-second ticks, the 
 2. the REACH tasks ordered go PENDING -> PROCESSING -> READY, one ends in ERROR (and is alerted);
 3. two room sessions with breakout rooms end; their reports land in S3 (one session alerts on low engagement);
 4. the reconciliation sweep runs (its 15-minute schedule, fired once): it re-checks everything and repeats nothing;
-5. the weekly schedule fires with its own input: the previous ISO week (which the simulator filled with analytics
-   and room sessions) is pulled report by report into S3, and the digest is built.
+5. the weekly schedule fires for the week before last (with a ``week`` input, as an operator would backfill it),
+   then with its own input: the previous ISO week. The simulator filled both weeks with analytics and room sessions
+   (one session the week before last, three last week), so the second digest compares real numbers week over week
+   and the partner's week-over-week rule (room sessions up by more than 50 %) alerts.
 
 Time: the automations read the wall clock, Kaltura the simulator's. The simulator starts half an hour behind the wall
 clock, so everything it says happened (a session that just ended, a task that just finished) is in the automations'
@@ -68,6 +70,8 @@ MAX_TICKS = 120  # every phase converges in a few dozen ticks; a bound keeps a b
 NO_CAPTIONS_TAG = "no-captions"
 CREDIT_SLACK_MINUTES = 60  # credit left after the regular orders: less than the long entry needs
 ATTENDEE_ENGAGEMENT_BELOW = 0.3
+# The partner's week-over-week rule: three room sessions last week after one the week before is +200 %.
+WEEK_OVER_WEEK_RULES = ({"metric": "room_sessions", "change_above_percent": 50, "min_previous": 1, "severity": "info"},)
 WORKER = "WorkerFunction"
 REPORT_WORKER = "ReportWorkerFunction"
 SWEEP_SCHEDULE = "sweep"
@@ -177,7 +181,7 @@ def reach_credit(entries: list[DemoEntry]) -> int:
 
 def automation_config() -> dict[str, Any]:
     """The ``AutomationConfig`` stack parameter: captions on for the partner (off by default), one exclusion rule,
-    and an engagement threshold so the room sessions can alert."""
+    an engagement threshold so the room sessions can alert, and a week-over-week rule for the weekly digest."""
     return {
         "partners": {
             str(PARTNER_ID): {
@@ -189,7 +193,8 @@ def automation_config() -> dict[str, Any]:
                 },
                 "session_reports": {"reports": SESSION_REPORTS, "transcripts_enabled": True},
             }
-        }
+        },
+        "weekly": {"week_over_week": [dict(rule) for rule in WEEK_OVER_WEEK_RULES]},
     }
 
 
@@ -222,11 +227,14 @@ class KalturaSetup:
     credit: int
     week: str
     weekly_sessions: int
+    week_before: str
+    """The ISO week before ``week``: its run is the digest's comparison."""
 
 
 def prepare_kaltura(sim: KalturaSimulator, size: ScenarioSize, *, week_time_zone: str = "UTC") -> KalturaSetup:
-    """The partner's Kaltura before the scenario: REACH (a machine-caption item, a credit-limited profile) and last
-    week's analytics (content and engagement rows, three room sessions with a breakout room each)."""
+    """The partner's Kaltura before the scenario: REACH (a machine-caption item, a credit-limited profile) and the
+    analytics of the last two weeks (content and engagement rows; last week three room sessions with a breakout room
+    each, the week before one)."""
     sim.add_partner(PARTNER_ID, ADMIN_SECRET, name="Demo University")
     item = sim.add_catalog_item(PARTNER_ID, name="English machine captions", price_per_unit=1.0)
     credit = reach_credit(scenario_entries(size))
@@ -234,19 +242,21 @@ def prepare_kaltura(sim: KalturaSimulator, size: ScenarioSize, *, week_time_zone
     for report_type in (1, 13, 38):  # top content, user engagement, top content creators
         sim.configure_report(report_type, rows_per_day=size.weekly_rows_per_day)
     week, monday = previous_iso_week(time.time(), week_time_zone)
+    week_before, monday_before = previous_iso_week(monday.timestamp(), week_time_zone)
     days = (0, 2, 4)
-    for day in days:
-        start = int((monday + dt.timedelta(days=day, hours=9)).timestamp())
-        sim.add_room_session(
-            PARTNER_ID,
-            room_name=f"Office hours ({['Mon', 'Tue', 'Wed', 'Thu', 'Fri'][day]})",
-            start=start,
-            duration=3600,
-            attendees=size.attendees,
-            breakouts=1,
-            announce=False,  # last week's sessions were handled last week
-        )
-    return KalturaSetup(item.id, credit, week, len(days))
+    for first_day, session_days in ((monday_before, (1,)), (monday, days)):
+        for day in session_days:
+            start = int((first_day + dt.timedelta(days=day, hours=9)).timestamp())
+            sim.add_room_session(
+                PARTNER_ID,
+                room_name=f"Office hours ({['Mon', 'Tue', 'Wed', 'Thu', 'Fri'][day]})",
+                start=start,
+                duration=3600,
+                attendees=size.attendees,
+                breakouts=1,
+                announce=False,  # past weeks' sessions were handled then
+            )
+    return KalturaSetup(item.id, credit, week, len(days), week_before)
 
 
 # ---------------------------------------------------------------------------------------------------- results
@@ -323,6 +333,8 @@ class ScenarioResult:
     sweep_new_tasks: int = 0
     sweep_new_alerts: int = 0
     weekly: WeeklyOutcome | None = None
+    week_before: WeeklyOutcome | None = None
+    """The run of the week before ``weekly``'s (its digest is the comparison)."""
     objects: list[StoredObject] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     dead_letters: dict[str, list[str]] = field(default_factory=dict)
@@ -401,6 +413,11 @@ def run_scenario(
         step.set("re-sent", driver.drain(WORKER).succeeded)
         result.sweep_new_tasks = len(sim.tasks(PARTNER_ID)) - tasks_before
         result.sweep_new_alerts = len(product.alerts()) - alerts_before
+    with progress.step(f"Weekly run {setup.week_before} (schedule '{WEEKLY_SCHEDULE}', week given)") as step:
+        schedule_input = dict(product.schedules[WEEKLY_SCHEDULE].input)
+        totals_before = product.fire(WEEKLY_SCHEDULE, {**schedule_input, "week": setup.week_before})
+        step.set("report jobs", totals_before.get("jobs", 0))
+        step.set("messages", driver.drain(REPORT_WORKER).succeeded)
     with progress.step(f"Weekly run {setup.week} (schedule '{WEEKLY_SCHEDULE}')") as step:
         totals = product.fire(WEEKLY_SCHEDULE)
         step.set("report jobs", totals.get("jobs", 0))
@@ -409,6 +426,7 @@ def run_scenario(
         result.entries = [_entry_outcome(sim, product, entry, entry_id) for entry, entry_id in created]
         result.sessions = [_session_outcome(sim, product, session) for session in sessions]
         result.weekly = _weekly_outcome(product, setup.week, totals)
+        result.week_before = _weekly_outcome(product, setup.week_before, totals_before)
         result.objects = [_stored(key, body) for key, body in product.objects().items()]
         result.alerts = product.alerts()
         result.dead_letters = {
@@ -693,9 +711,10 @@ def format_summary(result: ScenarioResult, output_dir: Path | None = None) -> st
         f"{result.sweep_new_tasks} new task(s), {result.sweep_new_alerts} new alert(s)"
     )
 
-    if result.weekly is not None:
-        weekly = result.weekly
+    weekly_runs = [run for run in (result.week_before, result.weekly) if run is not None]
+    if weekly_runs:
         add("")
+    for weekly in weekly_runs:
         add(
             f"Weekly run {weekly.week}: {weekly.scheduler_totals.get('jobs', 0)} report job(s), run {weekly.run_state} "
             f"({weekly.jobs_done} done, {weekly.jobs_failed} failed), digest s3://{result.bucket}/{weekly.digest_key}"
@@ -733,8 +752,11 @@ def problems(result: ScenarioResult) -> list[str]:
         found.append(f"notifications answered {dict(result.delivery_statuses)}")
     if any(result.dead_letters.values()):
         found.append("messages in a dead-letter queue")
-    if result.weekly is None or result.weekly.run_state != "complete":
-        found.append("the weekly run did not complete")
+    for run in (result.week_before, result.weekly):
+        if run is None or run.run_state != "complete":
+            found.append(f"the weekly run {run.week if run else ''} did not complete")
+    if not any(alert.get("alert") == "weekly_change" for alert in result.alerts):
+        found.append("the week-over-week rule did not alert")
     for outcome in result.entries:
         expected = {"caption": "READY", "task_error": "ERROR", "skipped": None, "credit": None}[outcome.entry.role]
         if outcome.task_status != expected or len(outcome.task_ids) > 1:

@@ -39,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,9 +154,19 @@ class LocalEndpoint(LocalHttpApi):
                 try:
                     result = handler(match, parse_qs(query), body)
                 except ControlError as error:
-                    return error.status, dict(JSON_HEADERS), json.dumps({"message": str(error)}).encode()
+                    return _control_answer(error.status, str(error))
+                except ValueError as error:
+                    # The input was refused (e.g. a schedule input its function rejects): the caller's to fix.
+                    return _control_answer(400, f"{type(error).__name__}: {error}")
+                except Exception as error:  # answered, never an empty reply; the traceback goes to the console
+                    traceback.print_exc()
+                    return _control_answer(500, f"{type(error).__name__}: {error}")
                 return 200, dict(JSON_HEADERS), json.dumps(result, indent=2, default=str).encode() + b"\n"
         return 404, dict(JSON_HEADERS), b'{"message":"Not Found"}'
+
+
+def _control_answer(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    return status, dict(JSON_HEADERS), json.dumps({"message": message}).encode() + b"\n"
 
 
 @dataclass
@@ -271,6 +282,7 @@ class LocalProduct:
                 target=_poll_loop,
                 args=(poller, stop, console, idle_seconds),
                 name=f"poller-{function_id}",
+                daemon=True,  # make serve stops within seconds even while an invocation runs
             )
             for function_id, poller in self.pollers.items()
         ]
@@ -286,10 +298,20 @@ class LocalProduct:
             event = json.loads(body) if body.strip() else None
         except ValueError as error:
             raise ControlError(400, f"the body must be the schedule input as JSON: {error}") from error
+        if event is not None and not isinstance(event, dict):
+            raise ControlError(400, "the body must be the schedule input as a JSON object")
         invocation = self.fire_async(name, event)
         if invocation.succeeded:
             return {"schedule": name, "result": invocation.result, "attempts": invocation.attempts}
         record = invocation.record or {}
+        if isinstance(invocation.error, ValueError):
+            # The function refused the input (e.g. a week that does not exist): the caller's to fix. Lambda still
+            # retried it and parked the record, as it would in AWS.
+            raise ControlError(
+                400,
+                f"{type(invocation.error).__name__}: {invocation.error} ({invocation.attempts} attempts; invocation "
+                f"record sent to the on-failure queue: {invocation.destination_message_id})",
+            )
         return {
             "schedule": name,
             "failed": record.get("responsePayload", {}).get("errorType"),
@@ -373,6 +395,8 @@ def local_product(
 # ---------------------------------------------------------------------------------------------------- make serve
 
 DEFAULT_PORT = 8080
+SHUTDOWN_JOIN_SECONDS = 2.0
+"""How long stopping waits, in all, for the pollers' invocations in progress (make serve stops within 5 s)."""
 HASH_ALGORITHMS = ("sha1", "sha256", "sha512")
 CONFIG_PARAMETER_LIMIT = 4096  # CloudFormation's limit on a parameter value (the AutomationConfig parameter)
 SIMULATOR_PARTNER_ID = 1234567
@@ -611,6 +635,8 @@ def print_instructions(console: TextIO, settings: ServeSettings, served: Served)
         f"  Kaltura:  {kaltura}, partner {settings.partner_id}, webhook signatures {settings.hash_algorithm}",
         f"  Webhook:  POST {webhook}",
         f"  Status:   curl -sS {base}/_local/status",
+        f"  Smoke:    AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local make smoke STACK={STACK_NAME} "
+        f"SMOKE_ARGS='--endpoint-url {product.aws.endpoint_url} --webhook-url {base}'",
         "  Schedules (EventBridge Scheduler stand-in; a JSON body replaces the schedule's input):",
     ]
     width = max(len(name) for name in product.schedules)
@@ -696,15 +722,19 @@ def serving(settings: ServeSettings, console: TextIO, stop: threading.Event) -> 
             example = signed_entry_ready(sim, webhook, seed.ready_entry_id, settings.hash_algorithm)
             stack.callback(shutil.rmtree, example.body_path.parent, ignore_errors=True)
         threads = product.poll_in_background(stop, console)
-        threads.append(threading.Thread(target=_print_alerts, args=(product, stop, console), name="alerts"))
+        threads.append(
+            threading.Thread(target=_print_alerts, args=(product, stop, console), name="alerts", daemon=True)
+        )
         threads[-1].start()
         try:
             yield Served(product, sim, example)
         finally:
-            # Let an invocation in progress finish before the stack goes away.
+            # Give an invocation in progress a moment to finish before the stack goes away, but stop within
+            # seconds whatever runs (the threads are daemons: one still busy does not keep the process alive).
             stop.set()
+            deadline = time.monotonic() + SHUTDOWN_JOIN_SECONDS
             for thread in threads:
-                thread.join(timeout=60)
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 def serve(settings: ServeSettings, console: TextIO, stop: threading.Event) -> None:
@@ -712,6 +742,10 @@ def serve(settings: ServeSettings, console: TextIO, stop: threading.Event) -> No
     with serving(settings, console, stop) as served:
         print_instructions(console, settings, served)
         stop.wait()
+
+
+class ShutdownRequested(BaseException):  # like KeyboardInterrupt: no `except Exception` swallows it
+    """SIGINT or SIGTERM: raised in the main thread, so that leaving every ``with`` block stops and cleans up."""
 
 
 def main() -> int:
@@ -724,13 +758,21 @@ def main() -> int:
         return 2
     stop = threading.Event()
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        # No lock in here (not even stop.set()): the main thread may hold one when a signal lands, e.g. inside the
+        # first signal's stop.set(), and a handler that waits for it never returns. The first signal unwinds the
+        # main thread, which stops everything and cleans up within seconds; later ones are ignored, so that they
+        # cut neither the cleanup short nor the interpreter's exit.
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, signal.SIG_IGN)
+        raise ShutdownRequested(signum)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
         serve(settings, console, stop)
+    except ShutdownRequested:
+        pass
     except SettingsError as error:
         console.write(f"make serve: {error}\n")
         return 2

@@ -5,8 +5,9 @@ policies), tables, bucket, topic, roles and the functions with their resolved en
 The local runner reads each function's handler and environment and each SQS event source mapping back from moto and
 runs the real handler code in this process with that environment. moto does not create the HTTP API or schedules: the
 local HTTP endpoint and the on-demand schedule trigger stand in for them. Its CloudFormation also skips the functions'
-EventInvokeConfig and the CloudWatch alarms: they are created here through the Lambda and CloudWatch APIs from the
-translated template, as CloudFormation would, for the local asynchronous invoke and alarm evaluation to read back.
+EventInvokeConfig, the CloudWatch alarms and the schedules: they are created here through the Lambda, CloudWatch and
+Scheduler APIs from the translated template, as CloudFormation would, for the local asynchronous invoke, the alarm
+evaluation and ``make smoke`` to read back (nothing fires the schedules: the on-demand trigger does).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 import boto3
 from cfnlint.decode import cfn_yaml
 from kauto_local.alarms import evaluate_alarms
+from kauto_local.schedules import create_schedules
 from moto.server import ThreadedMotoServer
 from samtranslator.parser.parser import Parser
 from samtranslator.translator.translator import Translator
@@ -213,6 +215,7 @@ class LocalAwsStack:
         resolver = _Resolver(self, physical_ids)
         self._create_event_invoke_configs(translated, resolver)
         self._create_alarms(translated, resolver)
+        create_schedules(translated, parameters, physical_ids, self.client, stack_name=STACK_NAME, region=REGION)
 
     def _create_event_invoke_configs(self, translated: Mapping[str, Any], resolver: _Resolver) -> None:
         # moto's CloudFormation skips AWS::Lambda::EventInvokeConfig; create each through the Lambda API as

@@ -7,10 +7,11 @@ session, consumers dedupe) and takes ``--dry-run`` to list what it would do with
 
 Commands::
 
-    kauto-backfill weekly --partner 1234567 --from 2025-01-01 --to 2025-03-31 --stack kauto [--dry-run]
-    kauto-backfill sessions --partner 1234567 --from 2025-03-01 --to 2025-03-07 --stack kauto [--dry-run]
-    kauto-backfill replay-dlq --queue events --stack kauto [--max 100] [--dry-run]
-    kauto-backfill replay-failed-invocations --function weekly-scheduler --stack kauto [--max 10] [--dry-run]
+    kauto-backfill weekly --partner 1234567 --from 2025-01-01 --to 2025-03-31 --stack kaltura-automations [--dry-run]
+    kauto-backfill sessions --partner 1234567 --from 2025-03-01 --to 2025-03-07 --stack kaltura-automations [--dry-run]
+    kauto-backfill replay-dlq --queue events --stack kaltura-automations [--max 100] [--dry-run]
+    kauto-backfill replay-failed-invocations --function weekly-scheduler --stack kaltura-automations
+        [--max 10] [--dry-run]
 
 Exit status: 0 done, 1 the command failed (the message says why), 2 invalid arguments.
 """

@@ -6,6 +6,7 @@ Commands::
     kauto-ops failures [--since 24h] [--partner PID] [--stack NAME]
     kauto-ops replay entry|task|session ID --partner PID [--room ENTRY_ID] [--stack NAME]
     kauto-ops weekly | sessions | replay-dlq ...        (the kauto-backfill commands, same options)
+    kauto-ops smoke [--stack NAME]                      (checks a deployed stack end to end; make smoke)
 
 Each module of :data:`COMMAND_MODULES` exposes ``register(commands)``, adding its subcommand(s) to the argparse
 subparsers with ``set_defaults(command=fn)``, where ``fn(args, out) -> int`` returns the exit status. Exit status: what
@@ -25,11 +26,11 @@ from types import ModuleType
 from typing import TextIO
 
 from kauto.errors import KautoError
-from kauto_ops import backfill, explain, failures, replay
+from kauto_ops import backfill, explain, failures, replay, smoke
 from kauto_ops.stack import OpsError
 
 PROG = "kauto-ops"
-COMMAND_MODULES: tuple[ModuleType, ...] = (explain, failures, replay, backfill)
+COMMAND_MODULES: tuple[ModuleType, ...] = (explain, failures, replay, backfill, smoke)
 """The modules whose ``register(commands)`` builds the subcommands, in help order."""
 
 

@@ -20,6 +20,9 @@ from typing import Any
 import pytest
 from helpers import clear_all_kauto_caches
 
+# The ``chromium`` fixture (headless browser for page tests) lives with its helper.
+pytest_plugins = ["browser"]
+
 # Set before any test module imports boto3: fake credentials, fixed region, nothing that reaches a real endpoint.
 for _name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_ROLE_ARN"):
     os.environ.pop(_name, None)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from browser import Chromium, save_screenshot
 from helpers import clear_all_kauto_caches
 from kauto_local.demo import (
     PARTNER_ID,
@@ -102,16 +103,26 @@ def test_tasks_end_ready_with_a_caption_or_in_error_and_each_alert_is_published_
     (failed,) = result.outcome("task_error")
     assert (failed.task_status, failed.caption_asset_ids) == ("ERROR", ())
     alerts = [alert["alert"] for alert in result.alerts]
-    # Participation: both sessions below the chat share (the second has no chat at all), the first below the poll share.
-    assert sorted(alerts) == [
-        "attendee_engagement_low",
-        "chat_participation_low",
-        "chat_participation_low",
-        "poll_participation_low",
-        "reach_credit",
-        "reach_task_error",
-        "weekly_digest",
-    ]
+    # Participation: both sessions below the chat share (the second has no chat at all); the first below the poll
+    # share when fewer than 80% of its attendees answered (the simulator's answers follow its seeded ids).
+    polls_key = next(
+        key for key in demo.objects if "/report=polls_activity/" in key and result.sessions[0].session_id in key
+    )
+    respondents = {row["userId"] for row in rows(demo.objects[polls_key])}
+    poll_alerts = ["poll_participation_low"] if len(respondents) / SIZE.attendees < 0.8 else []
+    assert sorted(alerts) == sorted(
+        [
+            "attendee_engagement_low",
+            "chat_participation_low",
+            "chat_participation_low",
+            *poll_alerts,
+            "reach_credit",
+            "reach_task_error",
+            "weekly_change",  # room sessions 1 -> 3 week over week
+            "weekly_digest",  # one summary per weekly run: the week before last, then last week
+            "weekly_digest",
+        ]
+    )
     (task_error,) = [alert for alert in result.alerts if alert["alert"] == "reach_task_error"]
     assert str(failed.task_ids[0]) in task_error["subject"] and failed.entry_id in task_error["subject"]
     (credit,) = [alert for alert in result.alerts if alert["alert"] == "reach_credit"]
@@ -195,6 +206,33 @@ def test_the_weekly_run_writes_every_report_and_the_digest_to_s3_and_the_output_
     assert weekly.week.encode() in digest
 
 
+def test_two_consecutive_weeks_give_a_digest_with_real_changes_and_a_week_over_week_alert(demo: DemoRun) -> None:
+    weekly, before = demo.result.weekly, demo.result.week_before
+    assert weekly is not None and before is not None
+    assert (before.run_state, before.jobs_failed) == ("complete", 0)
+    digest = json.loads(demo.objects[weekly.digest_key.replace("digest.html", "digest.json")])
+    previous = json.loads(demo.objects[before.digest_key.replace("digest.html", "digest.json")])
+    assert (previous["totals"]["room_sessions"], digest["totals"]["room_sessions"]) == (1, 3)
+    assert previous["totals"]["plays"] != digest["totals"]["plays"]  # two weeks of the simulator's own numbers
+    page = demo.objects[weekly.digest_key].decode("utf-8")
+    assert f"compared with {before.week}" in page
+    assert "Week-over-week alerts" in page
+    (change,) = [alert for alert in demo.result.alerts if alert["alert"] == "weekly_change"]
+    assert weekly.week in change["subject"]
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_demo_digest_reads_in_a_browser(demo: DemoRun, chromium: Chromium, tmp_path: Path, width: int) -> None:
+    page = chromium.open(demo.output_dir / "digest.html", width=width)
+    save_screenshot(page, tmp_path, f"demo-digest-{width}")
+
+    titles = page.visible_texts(".chart-title")
+    assert len(titles) == page.count("figure.chart-figure") >= 10
+    assert all(title.endswith(")") for title in titles)  # each with its unit
+    assert "Week-over-week alerts" in page.visible_texts("h2")
+    assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
+
+
 def test_the_output_folder_mirrors_the_bucket_and_holds_the_function_logs(demo: DemoRun) -> None:
     for key, body in demo.objects.items():
         assert (demo.output_dir / "s3" / key).read_bytes() == body
@@ -224,4 +262,4 @@ def test_nothing_failed_or_was_dead_lettered_and_the_summary_prints_it_all(demo:
     for outcome in result.entries:
         assert outcome.entry_id in summary
     # One plain line per step when the output is not a terminal.
-    assert [line.split("]")[0] for line in demo.progress_text.splitlines()] == ["[  ok  "] * 7
+    assert [line.split("]")[0] for line in demo.progress_text.splitlines()] == ["[  ok  "] * 8

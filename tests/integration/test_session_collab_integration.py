@@ -6,19 +6,17 @@ writes them cut to the session window, the manifest and the summary page, and al
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
-import re
-import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
+from browser import Chromium, save_screenshot
 from kauto.aws.s3_writer import report_key
 from room_stack import PARTNER_ID, AutomationStack, WorkerRun, automation_stack
 
@@ -84,40 +82,36 @@ def moment(value: str) -> int:
     return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp())
 
 
-def visible_text(page: str, tmp_path: Path) -> str:
-    """The page's visible text (``innerText``) as headless Chromium renders it, with every host unresolvable.
-
-    A minimal stand-in until the shared headless-browser helper lands (tests/browser.py): a copy of the page gets
-    one script that writes ``document.body.innerText`` into the DOM, which ``--dump-dom`` then prints.
-    """
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("headless Chromium (Debian's chromium) is not installed")
-    probe = page.replace(
-        "</body>",
-        "<script>const out=document.createElement('pre');out.id='visible-text';"
-        "out.textContent=document.body.innerText;document.documentElement.append(out)</script></body>",
-    )
-    path = tmp_path / "summary.html"
-    path.write_text(probe, encoding="utf-8")
-    dom = subprocess.run(  # noqa: S603 - the Chromium binary found on PATH, fixed arguments
-        [
-            chromium,
-            "--headless=new",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
-            "--dump-dom",
-            path.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    match = re.search(r'<pre id="visible-text">(.*?)</pre>', dom, re.S)
-    assert match is not None, "Chromium did not render the page"
-    return html.unescape(match.group(1))
+def check_summary_page(objects: dict[str, bytes], prefix: str, tmp_path: Path, chromium: Chromium) -> None:
+    """The summary page as a person sees it in headless Chromium, on a desktop and on a phone, opened from the
+    bucket's layout (so its relative CSV links resolve). Screenshots: ``test-output/session-summary-*.png``."""
+    for key, body in objects.items():
+        path = tmp_path / "s3" / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(body)
+    page_path = tmp_path / "s3" / prefix / "summary.html"
+    for width in (1280, 390):
+        page = chromium.open(page_path, width=width)
+        save_screenshot(page, tmp_path, f"session-summary-{width}")
+        assert page.external_requests == [], "the page fetches nothing"
+        assert page.overflow_px == 0, f"no sideways scrolling at {width} px"
+        assert page.visible_texts("h1") == ["Room session Town hall Q3"]  # report 6000 never quotes: comma dropped
+        assert page.visible_texts("h2")[:2] == ["Overview", "Attendees (9), most engaged first"]
+        assert "Breakout rooms (1)" in page.visible_texts("h2") and "Polls (2)" in page.visible_texts("h2")
+        overview = " ".join(page.visible_texts("#overview tr"))
+        assert "Attendees who chatted" in overview and "Attendees who answered polls" in overview
+        rates = [int(text.rstrip("%")) for text in page.visible_texts("#attendees td:last-child")]
+        assert len(rates) == 9 and rates == sorted(rates, reverse=True), "the attendee table is sorted by engagement"
+        assert "How useful was this session?" in page.visible_texts("#polls h3")
+        assert "Answers (unique participants)" in page.visible_texts("#polls .chart-title")
+        links = page.visible_texts("#files a")
+        assert "group_chat_transcripts.csv" in links and "attendees.csv" in links
+        missing = page.evaluate(
+            "Array.from(document.querySelectorAll('#files a')).filter(a => !a.href.startsWith('file:')).length"
+        )
+        assert missing == 0
+    linked = chromium.open(page_path).evaluate("document.querySelector('#files a').href")
+    assert Path(unquote(linked.removeprefix("file://"))).exists(), "a CSV link resolves to its file in the layout"
 
 
 def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[WorkerRun]:
@@ -131,7 +125,7 @@ def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[Worke
 
 
 def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
-    stack: AutomationStack, tmp_path: Path
+    stack: AutomationStack, tmp_path: Path, chromium: Chromium
 ) -> None:
     session = add_session(stack)
     add_session(stack, room_name="Other room", chat_messages=5, polls=1)  # noise: another room, same time
@@ -161,16 +155,7 @@ def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
     assert set(files) == {"room_data", "attendees", "breakouts", *FILES}
     assert files["group_chat_transcripts"]["classification"] == ["personal_data", "message_content"]
     assert manifest["pages"] == {"summary": prefix + "summary.html"}
-    page = objects[prefix + "summary.html"].decode("utf-8")
-    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page), "no external request"
-    shown = visible_text(page, tmp_path)
-    assert "Room session Town hall Q3" in shown  # report 6000 replaced the comma with a space (it never quotes)
-    assert "Attendees (9), most engaged first" in shown
-    rates = [int(rate) for rate in re.findall(r"\t(\d+)%\n", shown.split("Attendees (9)")[1].split("Breakout")[0])]
-    assert len(rates) == 9 and rates == sorted(rates, reverse=True), "the attendee table is sorted by engagement"
-    assert "Attendees who chatted" in shown and "Attendees who answered polls" in shown
-    assert "Polls (2)" in shown and "How useful was this session?" in shown
-    assert "group_chat_transcripts.csv" in shown and "Breakout rooms (1)" in shown
+    check_summary_page(objects, prefix, tmp_path, chromium)
 
     alerts = stack.alerts()
     rules = sorted(alert["alert"] for alert in alerts)

@@ -326,7 +326,7 @@ def _overview(summary: SessionSummary) -> str:
     if summary.unresolved_threads is not None:
         rows.append(("Unresolved moderation threads", _count(summary.unresolved_threads)))
     body = "".join(f'<tr><th>{escape(label)}</th><td class="num">{escape(value)}</td></tr>' for label, value in rows)
-    return f'<section id="overview"><h2>Overview</h2><table>{body}</table></section>'
+    return f'<section id="overview"><h2>Overview</h2><div class="scroll"><table>{body}</table></div></section>'
 
 
 def _attendee_table(summary: SessionSummary) -> str:
@@ -338,7 +338,7 @@ def _attendee_table(summary: SessionSummary) -> str:
         "<th class=num>Polls answered</th><th class=num>Live engagement rate</th></tr>"
     )
     body = "".join(
-        f"<tr><td>{escape(line.name)}</td><td>{escape(line.role)}</td>"
+        f'<tr><td class="name">{escape(line.name)}</td><td>{escape(line.role)}</td>'
         f'<td class="num">{escape(_minutes(line.seconds_viewed))}</td>'
         f'<td class="num">{line.chat_messages}</td><td class="num">{line.polls_answered}</td>'
         f'<td class="num">{escape(_percent(line.engagement))}</td></tr>'
@@ -352,20 +352,20 @@ def _attendee_table(summary: SessionSummary) -> str:
     empty = "<p>Nobody attended.</p>" if not lines else ""
     return (
         f'<section id="attendees"><h2>Attendees ({len(lines)}), most engaged first</h2>{empty}'
-        f"<table>{head}{body}</table>{more}</section>"
+        f'<div class="scroll"><table>{head}{body}</table></div>{more}</section>'
     )
 
 
 def _breakout_table(summary: SessionSummary, zone: zoneinfo.ZoneInfo) -> str:
     head = "<tr><th>Breakout room</th><th>Time</th><th class=num>Participants</th><th class=num>Engagement</th></tr>"
     body = "".join(
-        f"<tr><td>{escape(line.name)}</td><td>{escape(_span(line.start, line.end, zone))}</td>"
+        f'<tr><td class="name">{escape(line.name)}</td><td>{escape(_span(line.start, line.end, zone))}</td>'
         f'<td class="num">{escape(_count(line.participants))}</td>'
         f'<td class="num">{escape(_percent(line.engagement))}</td></tr>'
         for line in summary.breakouts
     )
     title = f"Breakout rooms ({len(summary.breakouts)})"
-    return f'<section id="breakouts"><h2>{title}</h2><table>{head}{body}</table></section>'
+    return f'<section id="breakouts"><h2>{title}</h2><div class="scroll"><table>{head}{body}</table></div></section>'
 
 
 def _poll_section(summary: SessionSummary) -> str:
@@ -377,15 +377,16 @@ def _poll_section(summary: SessionSummary) -> str:
             f"<h3>{escape(poll.question)}</h3><p class=meta>{escape(poll.kind)} &middot; {respondents} unique "
             "participants</p>"
         )
-        parts.append(ranking_chart(poll.question, [(answer, float(count)) for answer, count in items]))
+        chart_items = [(answer, float(count)) for answer, count in items]
+        parts.append(ranking_chart("Answers (unique participants)", chart_items))
         parts.append(
-            "<table><tr><th>Answer</th><th class=num>Participants</th><th class=num>Rate</th></tr>"
+            '<div class="scroll"><table><tr><th>Answer</th><th class=num>Participants</th><th class=num>Rate</th></tr>'
             + "".join(
-                f'<tr><td>{escape(answer)}</td><td class="num">{count}</td>'
+                f'<tr><td class="name">{escape(answer)}</td><td class="num">{count}</td>'
                 f'<td class="num">{escape(_percent(count / respondents if respondents else None))}</td></tr>'
                 for answer, count in items
             )
-            + "</table>"
+            + "</table></div>"
         )
     parts.append("</section>")
     return "".join(parts)

@@ -261,4 +261,6 @@ def _job_key(partner_id: int, job_id: int) -> str:
 
 def _content_key(partner_id: int, content: Mapping[str, Any]) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return f"{partner_id}:sha256:{hashlib.sha256(canonical.encode('utf-8')).hexdigest()}"
+    # A JSON body may escape a lone surrogate (\ud800) that UTF-8 cannot encode: surrogatepass gives it bytes of its
+    # own (distinct keys for distinct content) and leaves every valid string's key as it was.
+    return f"{partner_id}:sha256:{hashlib.sha256(canonical.encode('utf-8', 'surrogatepass')).hexdigest()}"

@@ -1,9 +1,12 @@
 """Inline SVG charts for the pages (weekly digest, session summary): no plotting library, no external asset,
 every text escaped.
 
-The charts are plain SVG fragments meant to be embedded in an HTML page (HTML5 puts ``<svg>`` in the SVG namespace
-by itself, so no ``xmlns`` URL is needed and the page holds no link at all). Each chart carries a ``<title>`` and an
-``aria-label`` for screen readers, and each point or bar a ``<title>`` tooltip with its exact value.
+The charts are HTML fragments: a ``<figure class="chart-figure">`` whose ``<figcaption class="chart-title">`` shows
+the title (with the unit, which the caller puts in it) at the page's text size, whatever the SVG is scaled to on a
+phone, and an inline SVG (HTML5 puts ``<svg>`` in the SVG namespace by itself, so no ``xmlns`` URL is needed and
+nothing is fetched) with a ``<title>`` and an ``aria-label`` for screen readers and a ``<title>`` tooltip with the
+exact value on each point or bar. A chart with nothing to draw (every value missing, or every value 0) says so in
+words (``<p class="no-data">``) instead of drawing an empty axis.
 
 - :func:`line_chart`: values per day, one line per series (the week and, dashed, the week before).
 - :func:`bar_chart`: grouped vertical bars per day, one bar per series.
@@ -27,10 +30,10 @@ AXIS_TEXT_COLOR = "#4b5563"
 FONT = "font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif"
 DEFAULT_WIDTH = 640
 DEFAULT_HEIGHT = 240
-MAX_RANKING_LABEL_CHARS = 40
+MAX_RANKING_LABEL_CHARS = 36  # what fits the 260 px label column at 12 px
 _MARGIN_LEFT = 56
 _MARGIN_RIGHT = 16
-_MARGIN_TOP = 28
+_MARGIN_TOP = 28  # the legend (y 16) above the plot
 _MARGIN_BOTTOM = 40
 _TICK_TARGET = 4
 
@@ -87,6 +90,9 @@ def line_chart(
     height: int = DEFAULT_HEIGHT,
 ) -> str:
     """An SVG line chart of ``series`` over ``labels`` (e.g. the seven days of the week)."""
+    empty = _nothing_to_draw(series)
+    if empty is not None:
+        return _empty_chart(title, empty)
     frame = _Frame(labels, series, integer=integer, width=width, height=height)
     parts = [_open(title, width, height), *frame.axes(unit)]
     for member in series:
@@ -105,7 +111,7 @@ def line_chart(
                 f'fill="{_attr(member.color)}"><title>{_text(tip)}</title></circle>'
             )
     parts.append(_legend(series, width))
-    parts.append("</svg>")
+    parts.append(_CLOSE)
     return "".join(parts)
 
 
@@ -120,6 +126,9 @@ def bar_chart(
     height: int = DEFAULT_HEIGHT,
 ) -> str:
     """An SVG chart of grouped vertical bars: per label, one bar per series, side by side."""
+    empty = _nothing_to_draw(series)
+    if empty is not None:
+        return _empty_chart(title, empty)
     frame = _Frame(labels, series, integer=integer, width=width, height=height)
     parts = [_open(title, width, height), *frame.axes(unit)]
     group = frame.slot * 0.7
@@ -138,7 +147,7 @@ def bar_chart(
                 f"<title>{_text(tip)}</title></rect>"
             )
     parts.append(_legend(series, width))
-    parts.append("</svg>")
+    parts.append(_CLOSE)
     return "".join(parts)
 
 
@@ -153,16 +162,13 @@ def ranking_chart(
 ) -> str:
     """Horizontal bars for a ranking such as the top entries by plays; ``items`` in display order."""
     label_width = 260
-    top_margin = 28
+    top_margin = 4
     height = top_margin + bar_height * max(1, len(items)) + 8
     maximum = max((value for _, value in items), default=0.0)
     scale = (width - label_width - 80) / maximum if maximum > 0 else 0.0
+    if not any(value > 0 for _, value in items):
+        return _empty_chart(title, "No data this week" if not items else "0 for every item")
     parts = [_open(title, width, height)]
-    parts.append(
-        f'<text x="0" y="16" font-size="13" font-weight="600" fill="#111827" style="{FONT}">{_text(title)}</text>'
-    )
-    if not items:
-        parts.append(f'<text x="0" y="{top_margin + 14}" font-size="12" fill="{AXIS_TEXT_COLOR}">No data</text>')
     for index, (label, value) in enumerate(items):
         y = top_margin + index * bar_height
         shown = _cut(label, MAX_RANKING_LABEL_CHARS)
@@ -175,7 +181,7 @@ def ranking_chart(
             f'<text x="{label_width + length + 6:.1f}" y="{y + bar_height * 0.65:.1f}" font-size="12" '
             f'fill="{AXIS_TEXT_COLOR}" style="{FONT}">{_text(format_number(value) + unit)}</text>'
         )
-    parts.append("</svg>")
+    parts.append(_CLOSE)
     return "".join(parts)
 
 
@@ -222,11 +228,33 @@ class _Frame:
         return parts
 
 
+_CLOSE = "</svg></figure>"
+
+
+def _caption(title: str) -> str:
+    return f'<figure class="chart-figure"><figcaption class="chart-title">{_text(title)}</figcaption>'
+
+
 def _open(title: str, width: int, height: int) -> str:
     return (
-        f'<svg class="chart" role="img" aria-label="{_attr(title)}" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}"><title>{_text(title)}</title>'
+        f'{_caption(title)}<svg class="chart" role="img" aria-label="{_attr(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}"><title>{_text(title)}</title>'
     )
+
+
+def _nothing_to_draw(series: Sequence[Series]) -> str | None:
+    """Why a chart of ``series`` would be an empty axis (``None``: there is something to draw)."""
+    values = [v for member in series for v in member.values if v is not None and math.isfinite(v)]
+    if not values:
+        return "No data this week"
+    if not any(value > 0 for value in values):
+        return "0 on every day"
+    return None
+
+
+def _empty_chart(title: str, message: str) -> str:
+    """The title and, in words, why there is nothing to draw."""
+    return f'{_caption(title)}<p class="no-data">{_text(message)}</p></figure>'
 
 
 def _legend(series: Sequence[Series], width: int) -> str:

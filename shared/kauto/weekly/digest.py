@@ -24,6 +24,16 @@ Totals, and where each comes from (report roles are recognised by their report t
 - ``caption_orders``: caption ledger rows (``caption#<pid>#<entry>`` / ``item#...``) ordered in the week;
   ``caption_errors``: REACH task rows (``task#<pid>#<task>``) that ended ERROR or REJECTED in the week.
 
+The page's other sections, from the same run and ledger:
+
+- the week's alerts: the alert publisher's claim rows (``pk=alert#<pid>``, one per alert sent, see
+  :mod:`kauto.aws.alerts`) claimed inside the week, worst severity first (the digest's own summary left out);
+- drop-off (CONTENT_DROPOFF, type 2): plays reaching 25/50/75/100 % of the entry, and the most played entries that
+  keep the fewest viewers to the end;
+- platforms (type 21, by ``device``), geography (type 36, by ``country``) and top creators (type 38, by
+  ``creator_name``): plays and minutes per line, the top :data:`TOP_BREAKDOWN_ROWS`;
+- every CSV of the run with what it is used for (:func:`used_for`), linked to its object in the S3 console.
+
 Sums are exact decimal sums of the CSV cells; a metric whose report is not in the run is ``None`` (shown as "n/a",
 never compared).
 
@@ -40,6 +50,7 @@ import codecs
 import csv
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -52,7 +63,7 @@ from kauto.automations.errors import RetryLaterError
 from kauto.automations.tasks import STATE_NAMES, TASK_SK
 from kauto.automations.telemetry import count, logger
 from kauto.aws.alerts import Alert, Severity
-from kauto.aws.ledger import STATE_ATTRIBUTE
+from kauto.aws.ledger import PK, STATE_ATTRIBUTE
 from kauto.aws.s3_writer import JSON_CONTENT_TYPE, manifest_key, weekly_prefix
 from kauto.errors import KautoError
 from kauto.kaltura import KalturaError, ReportFilter, ReportInterval, VendorTaskStatus
@@ -80,12 +91,22 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 DIGEST_VERSION = 1
 SUMMARY_RULE = "weekly_digest"
 TOP_ENTRIES = 10
+DEFAULT_CONSOLE_REGION = "us-east-1"
+"""The region of the S3 console links when the environment names none (Lambda always sets AWS_REGION)."""
 
 CONTENT_REPORT_TYPES = (1, 38)
 """TOP_CONTENT, then TOP_CONTENT_CREATOR: the first of these in the set is the content report."""
 USERS_REPORT_TYPE = 13
 ROOM_DATA_REPORT = 6000
 ATTENDEES_REPORT = 6001
+BREAKOUTS_REPORT = 6002
+BREAKDOWN_REPORT_TYPES = {2: "dropoff", 21: "platforms", 36: "geography", 38: "creators"}
+"""CONTENT_DROPOFF, PLATFORMS, MAP_OVERLAY_COUNTRY, TOP_CONTENT_CREATOR: the page's breakdown sections."""
+BREAKDOWN_COLUMNS = {"platforms": ("device",), "geography": ("country",), "creators": ("creator_name", "creator_id")}
+TOP_BREAKDOWN_ROWS = 10
+WEAKEST_DROPOFF_ENTRIES = 5
+DROPOFF_COLUMNS = ("count_plays_25", "count_plays_50", "count_plays_75", "count_plays_100")
+SEVERITY_ORDER = ("critical", "warning", "info")
 ERROR_STATES = frozenset({STATE_NAMES[VendorTaskStatus.ERROR], STATE_NAMES[VendorTaskStatus.REJECTED]})
 ORDERED_STATES = frozenset({ClaimState.ORDERED.value, ClaimState.DONE.value})
 USER_COLUMNS = ("name", "user_id")
@@ -161,12 +182,53 @@ class TopEntry:
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A CSV of the run the digest read, with the role it played (``content``, ``users``, ...; ``""``: unused)."""
+    """A CSV of the run the digest read, with the role it played (``content``, ``users``, ...; ``""``: unused) and
+    what it is used for, in words (every file has one, summarised here or not)."""
 
     report: str
     key: str
     rows: int
     role: str
+    used_for: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Share:
+    """One line of a breakdown (a device, a country, a creator): plays and minutes viewed over the week."""
+
+    label: str
+    plays: float
+    minutes_viewed: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class DropoffEntry:
+    """An entry of the drop-off report: plays and the share of plays watched to the end (percent)."""
+
+    entry_id: str
+    name: str
+    plays: float
+    play_through_percent: float
+
+
+@dataclass(frozen=True, slots=True)
+class Dropoff:
+    """Plays of the week and how many reached 25/50/75/100 % of the entry; the most played entries that lose most."""
+
+    plays: float
+    reached: tuple[float, float, float, float]
+    weakest: tuple[DropoffEntry, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertRecord:
+    """An alert claimed in the week (the publisher's ledger row): its rule, severity, subject key and time."""
+
+    rule: str
+    severity: str
+    subject_key: str
+    claimed_at: float
+    published: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +245,10 @@ class WeekDigest:
     top_entries: tuple[TopEntry, ...]
     sources: tuple[SourceFile, ...] = ()
     days: tuple[date, ...] = ()
+    breakdowns: Mapping[str, tuple[Share, ...]] = field(default_factory=dict)
+    """``platforms``, ``geography``, ``creators``: the top lines by plays (absent: the report is not in the run)."""
+    dropoff: Dropoff | None = None
+    alerts: tuple[AlertRecord, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """``digest.json``."""
@@ -199,7 +265,34 @@ class WeekDigest:
                 {"entry_id": e.entry_id, "name": e.name, "plays": e.plays, "minutes_viewed": e.minutes_viewed}
                 for e in self.top_entries
             ],
-            "sources": [{"report": s.report, "key": s.key, "rows": s.rows, "role": s.role} for s in self.sources],
+            "sources": [
+                {"report": s.report, "key": s.key, "rows": s.rows, "role": s.role, "used_for": s.used_for}
+                for s in self.sources
+            ],
+            "breakdowns": {
+                name: [{"label": r.label, "plays": r.plays, "minutes_viewed": r.minutes_viewed} for r in rows]
+                for name, rows in self.breakdowns.items()
+            },
+            "dropoff": None
+            if self.dropoff is None
+            else {
+                "plays": self.dropoff.plays,
+                "reached": list(self.dropoff.reached),
+                "weakest": [
+                    {"entry_id": e.entry_id, "name": e.name, "plays": e.plays, "play_through": e.play_through_percent}
+                    for e in self.dropoff.weakest
+                ],
+            },
+            "alerts": [
+                {
+                    "rule": a.rule,
+                    "severity": a.severity,
+                    "subject_key": a.subject_key,
+                    "claimed_at": a.claimed_at,
+                    "published": a.published,
+                }
+                for a in self.alerts
+            ],
         }
 
     @classmethod
@@ -281,7 +374,15 @@ def build_digest(
     generated_at = datetime.fromtimestamp(deps.clock(), tz=UTC)
     body = json.dumps(digest.to_json(), indent=2, ensure_ascii=False).encode("utf-8")
     deps.store.put_bytes(json_key, body, content_type=JSON_CONTENT_TYPE)
-    page = render_page(digest, previous, findings, generated_at=generated_at, previous_week=window.previous_week)
+    page = render_page(
+        digest,
+        previous,
+        findings,
+        generated_at=generated_at,
+        previous_week=window.previous_week,
+        bucket=deps.store.bucket,
+        region=os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_CONSOLE_REGION,
+    )
     html_result = deps.store.put_bytes(html_key, page.encode("utf-8"), content_type=HTML_CONTENT_TYPE)
     links = (html_result.uri, f"s3://{deps.store.bucket}/{json_key}")
 
@@ -327,13 +428,18 @@ def compute_week(
     aggregate = _Aggregate(window)
     used: list[SourceFile] = []
     # Room data first: attendees are placed on their session's day.
-    for role in ("room_data", "attendees", "content", "users"):
+    for role in ("room_data", "attendees", "content", "users", *BREAKDOWN_REPORT_TYPES.values()):
         for name, key, rows in files:
             if roles.get(name) == role:
                 aggregate.read(role, csv_rows(sources.stream_object(key)))
-                used.append(SourceFile(name, key, rows, role))
-    used.extend(SourceFile(name, key, rows, "") for name, key, rows in files if name not in roles)
+                used.append(SourceFile(name, key, rows, role, used_for(role, reports.get(name))))
+    used.extend(
+        SourceFile(name, key, rows, "", used_for("", reports.get(name)))
+        for name, key, rows in files
+        if name not in roles
+    )
     aggregate.read_ledger(partner_id, sources)
+    aggregate.read_alerts(partner_id, sources)
     content = next((reports.get(name) for name, role in roles.items() if role == "content"), None)
     daily = aggregate.daily(set(roles.values()))
     if graphs is not None and content is not None:
@@ -349,6 +455,9 @@ def compute_week(
         top_entries=aggregate.top_entries(TOP_ENTRIES),
         sources=tuple(used),
         days=window.days,
+        breakdowns=aggregate.breakdown_tops(set(roles.values())),
+        dropoff=aggregate.dropoff_summary() if "dropoff" in roles.values() else None,
+        alerts=aggregate.week_alerts(),
     )
 
 
@@ -432,12 +541,43 @@ def assign_roles(files: Sequence[tuple[str, str, int]], reports: Mapping[str, We
             roles.setdefault(name, "room_data")
         elif report.surface is Surface.CSV_PARAMS and report.report_id == ATTENDEES_REPORT:
             roles.setdefault(name, "attendees")
+    for report_type, role in BREAKDOWN_REPORT_TYPES.items():
+        if report_type in by_type:
+            roles[by_type[report_type]] = role
     content = next((by_type[t] for t in CONTENT_REPORT_TYPES if t in by_type), None)
     if content is not None:
-        roles[content] = "content"
+        roles[content] = "content"  # a creators report that is also the content report feeds both (see _content)
     if USERS_REPORT_TYPE in by_type:
         roles[by_type[USERS_REPORT_TYPE]] = "users"
     return roles
+
+
+ROLE_USES: Mapping[str, str] = {
+    "content": "plays, minutes viewed, top entries",
+    "users": "unique viewers",
+    "room_data": "room sessions, engagement",
+    "attendees": "attendees per day",
+    "dropoff": "drop-off: how far plays got",
+    "platforms": "platforms and devices",
+    "geography": "geography (plays by country)",
+    "creators": "top creators",
+}
+
+
+def used_for(role: str, report: WeeklyReport | None) -> str:
+    """What a run file is for, in words: its section of the digest, else what the report holds."""
+    if role in ROLE_USES:
+        return ROLE_USES[role]
+    if report is None:
+        return "not in this week's report set (kept as written)"
+    if report.surface is Surface.CSV_PARAMS and report.report_id == BREAKOUTS_REPORT:
+        return "breakout rooms of each session (raw data, not charted)"
+    if report.surface is Surface.MICROSERVICE:
+        return f"Reports Microservice report {report.report_name} (raw data, not charted)"
+    if report.report_type is not None and report.report_type in (*CONTENT_REPORT_TYPES, USERS_REPORT_TYPE):
+        return f"report type {report.report_type}: another breakdown of plays already counted (raw data)"
+    what = f"report type {report.report_type}" if report.report_type is not None else f"report {report.report_id}"
+    return f"{what} (raw data, not charted)"
 
 
 class DailyGraphs:
@@ -558,6 +698,11 @@ class _Aggregate:
     daily_orders: list[int] = field(default_factory=lambda: [0] * 7)
     caption_orders: int = 0
     caption_errors: int = 0
+    shares: dict[str, dict[str, list[Decimal | None]]] = field(default_factory=dict)
+    dropoff_reached: list[Decimal] = field(default_factory=lambda: [Decimal(0)] * 4)
+    dropoff_plays: Decimal = Decimal(0)
+    dropoff_entries: dict[str, list[Any]] = field(default_factory=dict)
+    alerts: list[AlertRecord] = field(default_factory=list)
 
     def read(self, role: str, rows: Iterator[dict[str, str]]) -> None:
         handler = {
@@ -565,9 +710,34 @@ class _Aggregate:
             "users": self._user,
             "room_data": self._room,
             "attendees": self._attendee,
+            "dropoff": self._dropoff,
+            "platforms": lambda row: self._share("platforms", row),
+            "geography": lambda row: self._share("geography", row),
+            "creators": lambda row: self._share("creators", row),
         }[role]
         for row in rows:
             handler(row)
+
+    def _share(self, name: str, row: Mapping[str, str]) -> None:
+        label = next((display_text(row[c]) for c in BREAKDOWN_COLUMNS[name] if row.get(c)), "") or "(unknown)"
+        sums = self.shares.setdefault(name, {}).setdefault(label, [Decimal(0), None])
+        sums[0] = (sums[0] or Decimal(0)) + (_decimal(row.get("count_plays")) or 0)
+        minutes = _decimal(row.get("sum_time_viewed"))
+        if minutes is not None:
+            sums[1] = (sums[1] or Decimal(0)) + minutes
+
+    def _dropoff(self, row: Mapping[str, str]) -> None:
+        plays = _decimal(row.get("count_plays")) or Decimal(0)
+        self.dropoff_plays += plays
+        for index, column in enumerate(DROPOFF_COLUMNS):
+            self.dropoff_reached[index] += _decimal(row.get(column)) or 0
+        entry_id = row.get("object_id") or row.get("entry_id") or ""
+        if entry_id:
+            entry = self.dropoff_entries.setdefault(
+                entry_id, [display_text(row.get("entry_name") or entry_id), Decimal(0), Decimal(0)]
+            )
+            entry[1] += plays
+            entry[2] += _decimal(row.get(DROPOFF_COLUMNS[-1])) or 0
 
     def _content(self, row: Mapping[str, str]) -> None:
         plays, minutes = _decimal(row.get("count_plays")), _decimal(row.get("sum_time_viewed"))
@@ -581,6 +751,8 @@ class _Aggregate:
             entry = self.entries[entry_id] = _EntryTotals(display_text(row.get("entry_name") or entry_id))
         entry.plays += plays or 0
         entry.minutes += minutes or 0
+        if row.get("creator_name") or row.get("creator_id"):
+            self._share("creators", row)  # TOP_CONTENT_CREATOR as the content report
 
     def _user(self, row: Mapping[str, str]) -> None:
         user = next((row[column] for column in USER_COLUMNS if row.get(column)), "")
@@ -624,6 +796,66 @@ class _Aggregate:
             ):
                 self.caption_errors += 1
 
+    def read_alerts(self, partner_id: int, sources: DigestSources) -> None:
+        """The alert claims of the week (one ledger row per alert sent, see ``kauto.aws.alerts``)."""
+        partition = f"alert#{partner_id}"
+        for item in sources.scan_ledger(partition):
+            claimed_at, rule, sort_key = item.get("claimed_at"), str(item.get("alert", "")), str(item.get("sk", ""))
+            if (
+                item.get(PK) != partition
+                or rule in ("", SUMMARY_RULE)
+                or not isinstance(claimed_at, int | float | Decimal)
+                or not self.window.contains(float(claimed_at))
+            ):
+                continue
+            self.alerts.append(
+                AlertRecord(
+                    rule=rule,
+                    severity=str(item.get("severity", "info")),
+                    subject_key=sort_key.removeprefix(f"{rule}#"),
+                    claimed_at=float(claimed_at),
+                    published=item.get(STATE_ATTRIBUTE) == "published",
+                )
+            )
+
+    def week_alerts(self) -> tuple[AlertRecord, ...]:
+        """The week's alerts, worst first (critical before warning before info, then the latest)."""
+        return tuple(sorted(self.alerts, key=lambda a: (severity_rank(a.severity), -a.claimed_at, a.subject_key)))
+
+    def breakdown_tops(self, roles: set[str]) -> dict[str, tuple[Share, ...]]:
+        tops: dict[str, tuple[Share, ...]] = {}
+        for name in ("platforms", "geography", "creators"):
+            lines = self.shares.get(name, {})
+            if name not in roles and not lines:
+                continue
+            ranked = sorted(lines.items(), key=lambda item: (-(item[1][0] or 0), item[0]))
+            tops[name] = tuple(
+                Share(label, float(plays or 0), float(minutes) if minutes is not None else None)
+                for label, (plays, minutes) in ranked[:TOP_BREAKDOWN_ROWS]
+            )
+        return tops
+
+    def dropoff_summary(self) -> Dropoff:
+        most_played = sorted(self.dropoff_entries.items(), key=lambda item: (-item[1][1], item[0]))[:TOP_ENTRIES]
+        weakest = sorted(
+            (
+                DropoffEntry(entry_id, name, float(plays), float(finished * 100 / plays))
+                for entry_id, (name, plays, finished) in most_played
+                if plays > 0
+            ),
+            key=lambda entry: (entry.play_through_percent, -entry.plays, entry.entry_id),
+        )
+        return Dropoff(
+            float(self.dropoff_plays),
+            (
+                float(self.dropoff_reached[0]),
+                float(self.dropoff_reached[1]),
+                float(self.dropoff_reached[2]),
+                float(self.dropoff_reached[3]),
+            ),
+            tuple(weakest[:WEAKEST_DROPOFF_ENTRIES]),
+        )
+
     def totals(self, roles: set[str]) -> dict[Metric, float | None]:
         rates = [rate for _, rate in self.sessions.values() if rate is not None]
         has_rooms = "room_data" in roles
@@ -665,6 +897,11 @@ class _Aggregate:
             for entry_id, totals in ranked[:limit]
             if totals.plays > 0
         )
+
+
+def severity_rank(severity: str) -> int:
+    """0 for critical, 1 warning, 2 info (3: anything else)."""
+    return SEVERITY_ORDER.index(severity) if severity in SEVERITY_ORDER else len(SEVERITY_ORDER)
 
 
 def _decimal(raw: str | None) -> Decimal | None:

@@ -39,6 +39,7 @@ def test_kauto_ops_has_the_operator_commands_and_the_backfill_ones() -> None:
         "sessions",
         "replay-dlq",
         "replay-failed-invocations",
+        "smoke",
     }
     assert set(commands.choices) >= set(
         next(a for a in backfill.build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices

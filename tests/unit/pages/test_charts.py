@@ -20,8 +20,15 @@ DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 HOSTILE = '<script>alert("x")</script> & "quotes" \'single\''
 
 
-def parse(svg: str) -> ET.Element:
-    return ET.fromstring(svg)  # noqa: S314 - our own output
+def figure(chart: str) -> ET.Element:
+    return ET.fromstring(chart)  # noqa: S314 - our own output
+
+
+def parse(chart: str) -> ET.Element:
+    """The chart's SVG element (inside its figure)."""
+    svg = figure(chart).find("svg")
+    assert svg is not None
+    return svg
 
 
 def test_line_chart_is_well_formed_svg_with_a_title_and_no_external_reference() -> None:
@@ -29,6 +36,8 @@ def test_line_chart_is_well_formed_svg_with_a_title_and_no_external_reference() 
 
     root = parse(svg)
 
+    assert figure(svg).tag == "figure"
+    assert figure(svg).findtext("figcaption") == "Plays per day"  # shown as text, not only to screen readers
     assert root.tag == "svg"
     assert root.get("role") == "img"
     assert root.get("aria-label") == "Plays per day"
@@ -101,7 +110,7 @@ def test_labels_and_names_are_escaped_everywhere() -> None:
 
     assert "<script>" not in svg
     assert "&lt;script&gt;" in svg
-    for chart in re.findall(r"<svg.*?</svg>", svg):
+    for chart in re.findall(r"<figure.*?</figure>", svg):
         parse(chart)  # still well-formed: no attribute broken by a quote
 
 
@@ -110,16 +119,12 @@ def test_ranking_chart_cuts_long_labels_but_keeps_the_full_name_in_the_tooltip()
 
     root = parse(ranking_chart("Top entries", [(name, 120.0), ("Short", 60.0)]))
 
-    label = root.findall("text")[1]
+    label = root.findall("text")[0]  # the title is the figure's caption, not SVG text
     widths = [float(bar.get("width", "0")) for bar in root.findall("rect")]
 
-    assert label.text is not None and label.text.endswith("\u2026") and len(label.text) <= 40
+    assert label.text is not None and label.text.endswith("\u2026") and len(label.text) <= 36
     assert label.find("title").text == name  # type: ignore[union-attr]
     assert widths[0] == pytest.approx(2 * widths[1])
-
-
-def test_ranking_chart_without_items_says_so() -> None:
-    assert "No data" in ranking_chart("Top entries", [])
 
 
 def test_series_must_match_the_labels() -> None:
@@ -148,3 +153,28 @@ def test_nice_ticks_cover_the_maximum_with_round_steps(maximum: float, integer: 
 )
 def test_format_number(value: float, compact: bool, text: str) -> None:
     assert format_number(value, compact=compact) == text
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [((None,) * 7, "No data this week"), ((0,) * 7, "0 on every day"), ((0, None, 0, 0, None, 0, 0), "0 on every day")],
+)
+@pytest.mark.parametrize("draw", [line_chart, bar_chart])
+def test_a_chart_with_nothing_to_draw_says_so_instead_of_an_empty_axis(draw, values, message) -> None:  # type: ignore[no-untyped-def]
+    chart = draw("Caption orders per day (orders)", DAYS, [Series("This week", values)])
+
+    root = figure(chart)
+
+    assert root.findtext("figcaption") == "Caption orders per day (orders)"
+    assert root.find("svg") is None
+    assert root.findtext("p") == message
+
+
+def test_an_empty_ranking_says_no_data() -> None:
+    root = figure(ranking_chart("Plays by device (plays)", []))
+
+    assert (root.findtext("figcaption"), root.findtext("p"), root.find("svg")) == (
+        "Plays by device (plays)",
+        "No data this week",
+        None,
+    )

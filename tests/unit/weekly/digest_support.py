@@ -36,6 +36,18 @@ HOSTILE_NAME = '<script>alert("x")</script> & <img src=x onerror=alert(1)>'
 FORMULA_NAME = '=HYPERLINK("evil")'
 
 CONTENT_HEADER = ("object_id", "entry_name", "count_plays", "sum_time_viewed", "avg_time_viewed", "unique_known_users")
+CREATORS_HEADER = ("object_id", "entry_name", "creator_name", "count_plays", "sum_time_viewed")
+DROPOFF_HEADER = (
+    "object_id",
+    "entry_name",
+    "count_plays",
+    "count_plays_25",
+    "count_plays_50",
+    "count_plays_75",
+    "count_plays_100",
+    "play_through_ratio",
+)
+GEOGRAPHY_HEADER = ("country", "coordinates", "count_plays", "sum_time_viewed")
 USERS_HEADER = ("name", "full_name", "count_plays", "sum_time_viewed")
 PLATFORM_HEADER = ("device", "count_plays", "sum_time_viewed")
 ROOM_HEADER = (
@@ -138,6 +150,30 @@ def content_rows(scale: int = 1) -> list[tuple[object, ...]]:
     ]
 
 
+def creator_rows(scale: int = 1) -> list[tuple[object, ...]]:
+    """TOP_CONTENT_CREATOR rows: two creators (one twice, a split week), a hostile name."""
+    return [
+        ("1_alpha", "Quarterly all-hands", "Comms team", 152 * scale, 611.5 * scale),
+        ("1_bravo", HOSTILE_NAME, HOSTILE_NAME, 97 * scale, 201.5 * scale),
+        ("1_split", "Onboarding, part 1", "Comms team", 65 * scale, 100.0 * scale),
+    ]
+
+
+def dropoff_rows() -> list[tuple[object, ...]]:
+    """CONTENT_DROPOFF rows: plays and how many reached 25/50/75/100 % (1_split listed twice: a split week)."""
+    return [
+        ("1_alpha", "Quarterly all-hands", 100, 90, 70, 50, 40, 0.4),
+        ("1_bravo", HOSTILE_NAME, 80, 40, 20, 10, 4, 0.05),
+        ("1_split", "Onboarding, part 1", 10, 9, 8, 7, 6, 0.6),
+        ("1_split", "Onboarding, part 1", 10, 9, 8, 7, 6, 0.6),
+        ("1_zero", "Never played", 0, 0, 0, 0, 0, 0),
+    ]
+
+
+def geography_rows() -> list[tuple[object, ...]]:
+    return [("GERMANY", "51.1/10.4", 150, 300.0), ("CÔTE D'IVOIRE", "7.5/-5.5", 50, 20.0), ("FRANCE", "46/2", 0, 0)]
+
+
 def user_rows() -> list[tuple[object, ...]]:
     """USER_TOP_CONTENT rows: one user twice (split week), one user without plays."""
     return [
@@ -170,9 +206,12 @@ def attendee_rows() -> list[tuple[object, ...]]:
 
 RUN_REPORTS: dict[str, tuple[tuple[str, ...], CsvSpec, SourceCall]] = {
     "top_content": (CONTENT_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 1})),
-    "top_content_creators": (CONTENT_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 38})),
+    "top_content_creators": (CREATORS_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 38})),
     "user_engagement": (USERS_HEADER, CsvSpec(), SourceCall("report", "getUrlForReportAsCsv", {"reportType": 13})),
     "platforms": (PLATFORM_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 21})),
+    "content_dropoff": (DROPOFF_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 2})),
+    "geography": (GEOGRAPHY_HEADER, CsvSpec(), SourceCall("report", "getTable", {"reportType": 36})),
+    "breakouts": (ROOM_HEADER, ROOM_DATA_SPEC, SourceCall("report", "getCsvFromStringParams", {"id": 6002})),
     "room_data": (ROOM_HEADER, ROOM_DATA_SPEC, SourceCall("report", "getCsvFromStringParams", {"id": 6000})),
     "attendees": (ATTENDEE_HEADER, ROOM_ATTENDEES_SPEC, SourceCall("report", "getCsvFromStringParams", {"id": 6001})),
 }
@@ -182,9 +221,12 @@ def write_run(world: DigestWorld, week: str, *, scale: int = 1, reports: Sequenc
     """Write the CSVs of ``week``'s run and its manifest (last); returns report name -> key."""
     rows = {
         "top_content": content_rows(scale),
-        "top_content_creators": content_rows(scale),  # the same plays by creator: must not be counted twice
+        "top_content_creators": creator_rows(scale),  # the same plays by creator: must not be counted twice
         "user_engagement": user_rows(),
         "platforms": [("Computer", 200 * scale, 500.0), ("Mobile", 126 * scale, 413.0)],
+        "content_dropoff": dropoff_rows(),
+        "geography": geography_rows(),
+        "breakouts": [],
         "room_data": room_rows() if week == WEEK else [],
         "attendees": attendee_rows() if week == WEEK else [],
     }
