@@ -233,6 +233,20 @@ def test_the_demo_digest_reads_in_a_browser(demo: DemoRun, chromium: Chromium, t
     assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
 
 
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_demo_session_summary_reads_in_a_browser(
+    demo: DemoRun, chromium: Chromium, tmp_path: Path, width: int
+) -> None:
+    first = demo.result.sessions[0]
+    page = chromium.open(demo.output_dir / "s3" / (first.summary_page_key or ""), width=width)
+    save_screenshot(page, tmp_path, f"demo-session-summary-{width}")
+
+    assert page.visible_texts("h1") == ["Room session Seminar room A"]
+    assert f"Attendees ({SIZE.attendees}), most engaged first" in page.visible_texts("h2")
+    assert "Polls (3)" in page.visible_texts("h2")
+    assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
+
+
 def test_the_output_folder_mirrors_the_bucket_and_holds_the_function_logs(demo: DemoRun) -> None:
     for key, body in demo.objects.items():
         assert (demo.output_dir / "s3" / key).read_bytes() == body

@@ -334,11 +334,12 @@ def _attendee_table(summary: SessionSummary) -> str:
     if "attendees" not in summary.pulled:
         return '<section id="attendees"><h2>Attendees</h2><p>Report 6001 (attendees) was not pulled.</p></section>'
     head = (
-        "<tr><th>Name</th><th>Role</th><th class=num>Minutes viewed</th><th class=num>Sent chat messages</th>"
-        "<th class=num>Polls answered</th><th class=num>Live engagement rate</th></tr>"
+        '<tr><th>Name</th><th class="wide-only">Role</th><th class=num title="Minutes viewed">Minutes</th>'
+        '<th class=num title="Group chat messages sent">Messages</th><th class=num title="Polls answered">Polls</th>'
+        '<th class=num title="Live engagement rate">Engagement</th></tr>'
     )
     body = "".join(
-        f'<tr><td class="name">{escape(line.name)}</td><td>{escape(line.role)}</td>'
+        f'<tr><td class="name">{escape(line.name)}</td><td class="wide-only">{escape(line.role)}</td>'
         f'<td class="num">{escape(_minutes(line.seconds_viewed))}</td>'
         f'<td class="num">{line.chat_messages}</td><td class="num">{line.polls_answered}</td>'
         f'<td class="num">{escape(_percent(line.engagement))}</td></tr>'

@@ -28,6 +28,7 @@ code{font-size:12px;word-break:break-all}
 a{color:#1d4ed8}
 .sev-critical{color:#b91c1c;font-weight:600}.sev-warning{color:#b45309;font-weight:600}.sev-info{color:#374151}
 @media (max-width:520px){main{padding:12px}section{padding:10px}th,td{padding:4px}}
+@media (max-width:520px){th{font-size:12px}.wide-only{display:none}}
 footer{color:#6b7280;font-size:12px;margin-top:24px}
 """
 
