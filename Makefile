@@ -16,10 +16,11 @@ CHECKOV_VERSION := 3.3.30
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: help venv browser lint typecheck template-check checkov test unit integration demo serve bench build deploy smoke \
-	clean
+	clean config-docs
 
 help:
 	@echo "make demo            run the pipeline on the embedded local stack (moto + Kaltura simulator)"
+	@echo "make config-docs     regenerate the README's configuration tables from the schemas"
 	@echo "make serve           keep the local stack up for curl or a real Kaltura (KALTURA_* env vars; dry run)"
 	@echo "make test            lint, type check, template checks, checkov and the whole test suite"
 	@echo "make checkov         scan template.yaml with checkov (skips and reasons: .checkov.yaml)"
@@ -96,6 +97,9 @@ test: lint typecheck template-check checkov browser
 
 demo: venv
 	$(BIN)/python -m kauto_local.demo
+
+config-docs: venv
+	$(BIN)/python -m kauto_ops.config_docs README.md
 
 serve: venv
 	$(BIN)/python -m kauto_local.serve

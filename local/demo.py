@@ -58,6 +58,7 @@ from kauto_local.simulator import Attendee, KalturaSimulator, TaskBehaviour
 from kauto_local.simulator.dispatcher import Delivery
 from kauto_local.simulator.state import RoomSession
 from kauto_local.stack import REPO_ROOT
+from kauto_ops.config_cli import refuse_broken_documents
 
 PARTNER_ID = SIMULATOR_PARTNER_ID
 ADMIN_SECRET = SIMULATOR_ADMIN_SECRET  # a fake one: the simulator signs with it, the local partner secret holds it
@@ -782,6 +783,8 @@ def demo_stack(
                 KalturaSimulator(seed=SEED, start_time=int(time.time()) - SIMULATOR_LAG_SECONDS, tls=False)
             )
             setup = prepare_kaltura(sim, size)
+            # The same check as `kauto-config check`: a broken document stops here, with every problem listed.
+            refuse_broken_documents(secret=partner_secrets(sim.url), automation=automation_config())
             product = stack.enter_context(
                 local_product(
                     partner_secrets(sim.url, sim.reports_url),

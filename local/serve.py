@@ -47,10 +47,8 @@ from types import FrameType
 from typing import Any, TextIO
 from urllib.parse import parse_qs, urlsplit
 
-from kauto.automation_config import build_automation_config, deep_merge
+from kauto.automation_config import deep_merge
 from kauto.aws.audit import AUDIT_PREFIX
-from kauto.config import parse_partner_secrets
-from kauto.errors import ConfigError
 from kauto_local.alarms import evaluate_alarms
 from kauto_local.async_invoke import AsyncInvocation, LocalAsyncInvoker
 from kauto_local.http_api import LocalHttpApi, routes_from_template
@@ -59,6 +57,7 @@ from kauto_local.runtime import LocalLambdaRuntime
 from kauto_local.simulator import BodyFormat, KalturaSimulator, signature
 from kauto_local.simulator.dispatcher import encode_body
 from kauto_local.stack import STACK_NAME, LocalAwsStack, load_template
+from kauto_ops.config_cli import check_documents
 from kauto_ops.trail import latest_facts
 
 ALERTS_OBSERVER_QUEUE = "kauto-local-alerts-observer"
@@ -526,11 +525,9 @@ def serve_automation_config(settings: ServeSettings) -> dict[str, Any]:
 
 def check_configuration(secrets: Mapping[str, Any], config: Mapping[str, Any]) -> None:
     """Validate both documents as the functions will (fail now, not on the first notification)."""
-    try:
-        parse_partner_secrets(json.dumps(secrets))
-        build_automation_config(json.loads(json.dumps(config)))
-    except ConfigError as error:
-        raise SettingsError(f"configuration: {error}") from error
+    problems = check_documents(secret=json.dumps(secrets), automation=json.dumps(config))
+    if problems:
+        raise SettingsError("\n".join(["the configuration is invalid (kauto-config check):", *problems]))
     if len(json.dumps(config, separators=(",", ":"))) > CONFIG_PARAMETER_LIMIT:
         raise SettingsError(f"KAUTO_CONFIG_FILE: the configuration exceeds {CONFIG_PARAMETER_LIMIT} bytes")
 

@@ -19,6 +19,11 @@ from typing import Any
 
 import pytest
 from helpers import clear_all_kauto_caches
+from hypothesis import HealthCheck, settings
+
+# Property tests judge behaviour, never speed: on shared CI cores a slow example is not a failure.
+settings.register_profile("kauto", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("kauto")
 
 # The ``chromium`` fixture (headless browser for page tests) lives with its helper.
 pytest_plugins = ["browser"]

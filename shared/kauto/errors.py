@@ -25,6 +25,20 @@ class ConfigError(KautoError):
         self.problem = problem
 
 
+class PartnerConfigError(ConfigError):
+    """One partner's entry in a configuration document is invalid: that partner alone is disabled until it is fixed.
+
+    ``settings`` are the paths of the invalid settings (never their values). The webhook answers 503 for such a
+    partner (Kaltura retries, nothing is lost); workers leave its messages for a later retry.
+    """
+
+    def __init__(self, partner_id: int, document: str, settings: list[str]) -> None:
+        super().__init__(f"partners.{partner_id}", f"the {document} entry is invalid ({', '.join(settings)})")
+        self.partner_id = partner_id
+        self.document = document
+        self.settings = tuple(settings)
+
+
 class DependencyUnavailableError(KautoError):
     """An AWS dependency could not be reached or refused the call; the same request may succeed later."""
 

@@ -21,6 +21,7 @@ from kauto_local.serve import (
     Served,
     ServeSettings,
     SettingsError,
+    check_configuration,
     schedules_from_template,
     serve_automation_config,
     serve_partner_secrets,
@@ -171,6 +172,20 @@ def test_settings_default_to_the_simulator_in_dry_run_and_name_the_variable_that
     ):
         with pytest.raises(SettingsError, match=variable):
             settings_from_env(env)
+
+
+def test_serve_refuses_a_broken_document_with_the_checker_lines() -> None:
+    secrets = {"partners": {"4321": {"admin_secret": "fake-secret", "webhook_hash_algorithms": ["sha1"]}}}
+    config = {"partners": {"4321": {"captions": {"enabeld": True}, "thresholds": {"unique_users_below": -1}}}}
+
+    with pytest.raises(SettingsError) as refused:
+        check_configuration(secrets, config)
+
+    assert str(refused.value).splitlines() == [
+        "the configuration is invalid (kauto-config check):",
+        "automation config: partners.4321.captions.enabeld: unknown setting; did you mean `enabled`?",
+        "automation config: partners.4321.thresholds.unique_users_below: a whole number >= 0 or null",
+    ]
 
 
 def test_only_the_environment_turns_real_orders_on() -> None:

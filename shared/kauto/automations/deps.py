@@ -7,7 +7,6 @@ Domain code receives one :class:`AutomationDeps` and never builds a client itsel
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -21,13 +20,14 @@ from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.queue import SqsEventQueue
 from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
-from kauto.config import partner_directory, required_env
+from kauto.config import MAX_WORKER_TIMEOUT_SECONDS, WorkerSettings, partner_directory, settings_from_env
 from kauto.errors import ConfigError
 from kauto.kaltura import ClientSettings, InvocationBudget, KalturaClient, get_client
 from kauto.models import KalturaEvent
 from kauto.partner_credentials import partner_credentials
+from kauto.validation import Problem
 
-DEFAULT_WORKER_TIMEOUT_SECONDS = 900
+DEFAULT_WORKER_TIMEOUT_SECONDS = MAX_WORKER_TIMEOUT_SECONDS
 """Lambda's maximum run time: without ``WORKER_TIMEOUT_SECONDS`` a claim is considered abandoned only after it."""
 
 KALTURA_CLIENT_SETTINGS = ClientSettings()
@@ -60,6 +60,8 @@ class AutomationDeps:
     """Wall-clock unix seconds."""
     worker_timeout_seconds: int = DEFAULT_WORKER_TIMEOUT_SECONDS
     """How long one worker invocation can run: a claim older than this belongs to a worker that died."""
+    secret_problems: Callable[[], Mapping[str, tuple[Problem, ...]]] = field(default=lambda: {})
+    """The broken entries of the partner secret (key as written -> problems); read by the sweep's alert."""
     memo: dict[Any, Any] = field(default_factory=dict)
     """Lookups shared by the records of one invocation (e.g. a partner's catalog items); gone with the deps."""
     audit: AuditTrail = field(default_factory=lambda: AuditTrail(None, clock=time.time))
@@ -71,31 +73,28 @@ def build_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) ->
     """Wire the real adapters from the environment (names set by template.yaml) for one Lambda invocation.
 
     Reads ``LEDGER_TABLE``, ``REPORTS_BUCKET``, ``ALERTS_TOPIC_ARN``, ``EVENTS_QUEUE_URL``, ``PARTNER_SECRETS_ARN``,
-    ``AUTOMATION_CONFIG_PARAMETER`` and the optional ``WORKER_TIMEOUT_SECONDS``; raises :class:`ConfigError` naming
-    the first missing one. Clients and the configuration are cached per process; Kaltura clients are bound to
-    ``lambda_context``'s remaining time.
+    ``AUTOMATION_CONFIG_PARAMETER`` and the optional ``WORKER_TIMEOUT_SECONDS`` (:class:`kauto.config.WorkerSettings`);
+    raises :class:`~kauto.validation.ConfigErrors` naming every missing or invalid one. Clients and the configuration
+    are cached per process; Kaltura clients are bound to ``lambda_context``'s remaining time.
     """
-    env = os.environ if environ is None else environ
-    ledger = DynamoLedger(dynamodb_client(), required_env("LEDGER_TABLE", env))
-    bucket = required_env("REPORTS_BUCKET", env)
-    topic_arn = required_env("ALERTS_TOPIC_ARN", env)
-    queue_url = required_env("EVENTS_QUEUE_URL", env)
-    secrets_arn = required_env("PARTNER_SECRETS_ARN", env)
-    config = load_automation_config(required_env("AUTOMATION_CONFIG_PARAMETER", env))
-    store = S3ObjectStore(s3_client(), bucket)
+    settings = settings_from_env(WorkerSettings, environ)
+    secrets_arn = settings.partner_secrets_arn
+    ledger = DynamoLedger(dynamodb_client(), settings.ledger_table)
+    store = S3ObjectStore(s3_client(), settings.reports_bucket)
     trail = new_trail(store, time.time, getattr(lambda_context, "aws_request_id", None))
     # The alert publisher's claims go to the raw ledger: published alerts are stated by the publisher wrapper.
     audited_ledger, alerts, audited_store = audited(
-        ledger, SnsAlertPublisher(sns_client(), topic_arn, ledger), store, trail
+        ledger, SnsAlertPublisher(sns_client(), settings.alerts_topic_arn, ledger), store, trail
     )
     return AutomationDeps(
-        config=config,
+        config=load_automation_config(settings.automation_config_parameter),
         ledger=audited_ledger,
         alerts=alerts,
         store=audited_store,
         kaltura=InvocationKaltura(secrets_arn, InvocationBudget.from_lambda_context(lambda_context)),
-        events=SqsEventQueue(queue_url),
-        worker_timeout_seconds=_worker_timeout(env),
+        events=SqsEventQueue(settings.events_queue_url),
+        worker_timeout_seconds=settings.worker_timeout_seconds,
+        secret_problems=partner_directory(secrets_arn).broken,
         audit=trail,
     )
 
@@ -117,14 +116,3 @@ class InvocationKaltura:
             client = get_client(partner_credentials(partner), KALTURA_CLIENT_SETTINGS).for_invocation(self._budget)
             self._clients[partner_id] = client
         return client
-
-
-def _worker_timeout(env: Mapping[str, str]) -> int:
-    raw = env.get("WORKER_TIMEOUT_SECONDS", "").strip()
-    if not raw:
-        return DEFAULT_WORKER_TIMEOUT_SECONDS
-    if not raw.isdigit() or not 1 <= int(raw) <= DEFAULT_WORKER_TIMEOUT_SECONDS:
-        raise ConfigError(
-            "WORKER_TIMEOUT_SECONDS", f"must be a whole number of seconds from 1 to {DEFAULT_WORKER_TIMEOUT_SECONDS}"
-        )
-    return int(raw)

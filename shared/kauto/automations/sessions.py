@@ -344,7 +344,7 @@ def _pull(
 ) -> SessionPullOutcome:
     thresholds = deps.config.partner(session.partner_id).thresholds
     client = deps.kaltura(session.partner_id)
-    collab_names = [name for name in rules.reports if isinstance(name, str)]
+    collab_names: list[str] = [name for name in rules.reports if isinstance(name, str)]
     if claim.row:
         progress = _resumed(claim, session, thresholds, collab_names)
     else:
@@ -390,7 +390,7 @@ def _pull_room_reports(
                 metrics.session_start,
                 metrics.session_end,
             )
-    jobs = {name: CollabJob() for name in rules.reports if isinstance(name, str)}
+    jobs: dict[str, CollabJob] = {name: CollabJob() for name in rules.reports if isinstance(name, str)}
     return _Progress(session, files, metrics, jobs, None)
 
 

@@ -42,6 +42,7 @@ from typing import TypeVar
 
 from kauto.automation_config import PartnerSettings
 from kauto.automations.captions import caption_pk, decision_sk
+from kauto.automations.config_health import disabled_partners
 from kauto.automations.deps import AutomationDeps
 from kauto.automations.room_reports import MAX_SESSION_SECONDS, read_session_rows
 from kauto.automations.session_events import RoomSession, session_ended_event
@@ -152,9 +153,12 @@ def run_sweep(
     ``time_left`` returns the invocation's remaining seconds (None: unbounded). A part that fails (one partner's
     outage, a report the partner lacks) does not stop the others: their watermarks advance, then
     :class:`SweepError` names the failed parts (their watermarks stay, so the next run retries the same window).
-    Parts not started for lack of time are skipped the same way, without an error.
+    Parts not started for lack of time are skipped the same way, without an error. Partners disabled by a broken
+    configuration entry are skipped and alerted (:mod:`kauto.automations.config_health`).
     """
+    disabled = disabled_partners(deps, now)  # alerts once a day per broken entry; their work is skipped
     partners = tuple(partner_ids) if partner_ids is not None else deps.config.configured_partner_ids
+    partners = tuple(partner_id for partner_id in partners if partner_id not in disabled)
     swept: list[PartnerSweep] = []
     failures: dict[tuple[int, str], str] = {}
     for partner_id in partners:

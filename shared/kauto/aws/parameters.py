@@ -1,4 +1,8 @@
-"""SSM Parameter Store adapter: read one (plain String) parameter, e.g. the automation configuration document."""
+"""SSM Parameter Store adapter: read one (plain String) parameter, e.g. the automation configuration document.
+
+Cached through :class:`kauto.aws.secrets.CachedSecret` (validated once per fetch, refetched after five minutes);
+that module says why it is used rather than Powertools' Parameters.
+"""
 
 from __future__ import annotations
 

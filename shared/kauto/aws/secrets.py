@@ -2,6 +2,18 @@
 
 The parser is supplied by the caller (``kauto.config`` validates the partner document), so this adapter stays below
 the configuration layer. Secret values never appear in errors or logs.
+
+Why not Powertools' Parameters (``get_secret(..., max_age=300, transform="json")``)? Its cache with a maximum age is
+what :meth:`CachedSecret.get` does, but :class:`CachedSecret` does more, and the webhook depends on it:
+
+- it caches the *validated* document: the partner secret (and the automation configuration, through
+  :mod:`kauto.aws.parameters`) is validated once per fetch, not on every delivery;
+- :meth:`CachedSecret.refresh` refetches on a lookup miss (a partner added, or one disabled by a broken entry and
+  since fixed) at most once per ``min_refresh_interval_seconds``, failed attempts included. Powertools only offers
+  ``force_fetch``, which would let a flood of deliveries for an unknown partner call Secrets Manager per request;
+- failures are classified once: :class:`ConfigError` when an operator must act (wrong ARN, no permission: 500 and the
+  error alarm) and :class:`SecretUnavailableError` when a retry can help (503, Kaltura retries);
+- it costs no import on the webhook's cold start beyond botocore, which the webhook loads anyway.
 """
 
 from __future__ import annotations

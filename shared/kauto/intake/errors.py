@@ -11,6 +11,7 @@ from kauto.errors import (
     DedupeStoreUnavailableError,
     DependencyUnavailableError,
     KautoError,
+    PartnerConfigError,
     QueueUnavailableError,
     SecretUnavailableError,
 )
@@ -66,6 +67,8 @@ HTTP_STATUS_BY_ERROR: dict[type[KautoError], tuple[int, str]] = {
     DependencyUnavailableError: (503, "dependency_unavailable"),
     # A broken configuration is our fault and must never look like a delivery (no fail-open): 500, Kaltura retries.
     ConfigError: (500, "config_error"),
+    # One partner's broken entry disables that partner alone: 503, so Kaltura keeps retrying until it is fixed.
+    PartnerConfigError: (503, "partner_misconfigured"),
 }
 
 

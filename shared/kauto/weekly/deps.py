@@ -12,7 +12,6 @@ the handlers pass :func:`build_run_deps` / :func:`build_weekly_deps`.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -26,10 +25,16 @@ from kauto.aws.audit import AuditTrail
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
 from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
-from kauto.config import partner_directory, required_env
+from kauto.config import partner_directory, settings_from_env
 from kauto.errors import ConfigError
 from kauto.kaltura import InvocationBudget, KalturaClient, get_client
-from kauto.weekly.config import WeeklyConfig, WeeklySettings, check_time_zone, parse_weekly_config
+from kauto.weekly.config import (
+    ReportWorkerSettings,
+    RunSettings,
+    WeeklyConfig,
+    WeeklySettings,
+    parse_weekly_config,
+)
 from kauto.weekly.queue import JobQueue, SqsJobQueue
 
 DEFAULT_TIME_ZONE = "UTC"
@@ -102,41 +107,35 @@ class WeeklyDeps:
 
 def build_run_deps(environ: Mapping[str, str] | None = None) -> RunDeps:
     """Wire :class:`RunDeps` from ``LEDGER_TABLE``, ``REPORT_JOBS_QUEUE_URL``, ``AUTOMATION_CONFIG_PARAMETER`` and the
-    optional ``WEEKLY_TIME_ZONE``; raises :class:`ConfigError` naming the first missing or bad one."""
-    env = os.environ if environ is None else environ
-    ledger = DynamoLedger(dynamodb_client(), required_env("LEDGER_TABLE", env))
-    jobs = SqsJobQueue(required_env("REPORT_JOBS_QUEUE_URL", env))
-    config = load_automation_config(required_env("AUTOMATION_CONFIG_PARAMETER", env))
-    zone = env.get("WEEKLY_TIME_ZONE", "").strip() or DEFAULT_TIME_ZONE
-    check_time_zone(zone, "WEEKLY_TIME_ZONE")
+    optional ``WEEKLY_TIME_ZONE`` (:class:`kauto.weekly.config.RunSettings`); raises
+    :class:`~kauto.validation.ConfigErrors` naming every missing or bad one."""
+    settings = settings_from_env(RunSettings, environ)
+    config = load_automation_config(settings.automation_config_parameter)
     return RunDeps(
         config=config,
         weekly=parse_weekly_config(config.weekly),
-        ledger=ledger,
-        jobs=jobs,
-        default_time_zone=zone,
+        ledger=DynamoLedger(dynamodb_client(), settings.ledger_table),
+        jobs=SqsJobQueue(settings.report_jobs_queue_url),
+        default_time_zone=settings.weekly_time_zone,
     )
 
 
 def build_weekly_deps(lambda_context: Any, environ: Mapping[str, str] | None = None) -> WeeklyDeps:
     """Wire :class:`WeeklyDeps` for one report worker invocation: :func:`build_run_deps` plus ``REPORTS_BUCKET``,
     ``ALERTS_TOPIC_ARN`` and ``PARTNER_SECRETS_ARN``; Kaltura clients and ``time_left`` follow ``lambda_context``."""
-    env = os.environ if environ is None else environ
-    run = build_run_deps(env)
-    bucket = required_env("REPORTS_BUCKET", env)
-    topic_arn = required_env("ALERTS_TOPIC_ARN", env)
-    secrets_arn = required_env("PARTNER_SECRETS_ARN", env)
+    settings = settings_from_env(ReportWorkerSettings, environ)  # every missing variable at once
+    run = build_run_deps(environ)
     budget = InvocationBudget.from_lambda_context(lambda_context)
-    store = S3ObjectStore(s3_client(), bucket)
+    store = S3ObjectStore(s3_client(), settings.reports_bucket)
     trail = new_trail(store, time.time, getattr(lambda_context, "aws_request_id", None))
     ledger, alerts, audited_store = audited(
-        run.ledger, SnsAlertPublisher(sns_client(), topic_arn, run.ledger), store, trail
+        run.ledger, SnsAlertPublisher(sns_client(), settings.alerts_topic_arn, run.ledger), store, trail
     )
     return WeeklyDeps(
         run=dataclasses.replace(run, ledger=ledger),
         store=audited_store,
         alerts=alerts,
-        kaltura=WeeklyKaltura(secrets_arn, budget, run.weekly),
+        kaltura=WeeklyKaltura(settings.partner_secrets_arn, budget, run.weekly),
         time_left=lambda: lambda_context.get_remaining_time_in_millis() / 1000.0,
         audit=trail,
     )

@@ -31,17 +31,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
 
 from kauto.aws.alerts import Alert, AlertPublisher, Severity
-from kauto.errors import ConfigError
+from kauto.validation import ConfigErrors, Problem, validate
 
 ALERT_RULE = "weekly_change"
 """The ``alert`` attribute of week-over-week alerts (SNS subscribers can filter on it)."""
 
 RULES_SETTING = "week_over_week"
 """The key of the rule list in the ``weekly`` section and in each ``weekly.partners.<pid>`` entry."""
-_RULE_KEYS = frozenset({"metric", "change_below_percent", "change_above_percent", "min_previous", "severity"})
 
 
 class Metric(StrEnum):
@@ -72,19 +74,34 @@ _LABELS: Mapping[Metric, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class WowRule:
-    """One validated rule; exactly one of the two bounds is set."""
+class WowRule(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One rule; exactly one of the two bounds is set (validated by :func:`parse_rules` / :mod:`kauto.validation`)."""
 
-    metric: Metric
-    change_below_percent: float | None = None
-    change_above_percent: float | None = None
-    min_previous: float = 0.0
-    severity: Severity = Severity.WARNING
+    metric: Annotated[Metric, Meta(description="The digest total the rule watches.")]
+    change_below_percent: Annotated[
+        float | None,
+        Meta(description="Fires when the change, in percent of the previous week, is strictly below this (> -100)."),
+    ] = None
+    change_above_percent: Annotated[float | None, Meta(description="Fires when the change is strictly above this.")] = (
+        None
+    )
+    min_previous: Annotated[
+        float, Meta(ge=0, description="Evaluated only when the previous week's value is at least this.")
+    ] = 0.0
+    severity: Annotated[Severity, Meta(description="The alert's severity.")] = Severity.WARNING
 
     def __post_init__(self) -> None:
         if (self.change_below_percent is None) == (self.change_above_percent is None):
-            raise ValueError("a rule needs exactly one of change_below_percent and change_above_percent")
+            raise ValueError("exactly one of change_below_percent and change_above_percent")
+
+    def cross_check(self) -> list[tuple[str, str]]:
+        """A fall cannot exceed 100 %."""
+        below = self.change_below_percent
+        if below is not None and (below <= -100 or not math.isfinite(below)):
+            return [("change_below_percent", "a number above -100 (a value cannot fall further)")]
+        if self.change_above_percent is not None and not math.isfinite(self.change_above_percent):
+            return [("change_above_percent", "a finite number")]
+        return []
 
     @property
     def rule_id(self) -> str:
@@ -129,19 +146,16 @@ def change_percent(current: float, previous: float) -> float | None:
 
 
 def parse_rules(value: Any, path: str) -> tuple[WowRule, ...]:
-    """Validate a list of rule objects; :class:`ConfigError` names the offending setting (``<path>[i].key``)."""
+    """Validate a list of rule objects; :class:`~kauto.validation.ConfigErrors` names every offending setting."""
     if value is None:
         return ()
-    if not isinstance(value, list):
-        raise ConfigError(path, "must be a list of week-over-week rules")
-    rules = []
-    for index, item in enumerate(value):
-        rules.append(parse_rule(item, f"{path}[{index}]"))
+    rules, problems = validate(value, tuple[WowRule, ...], path)
+    if rules is None:
+        raise ConfigErrors(path, problems)
     ids = [rule.rule_id for rule in rules]
-    duplicates = sorted({rule_id for rule_id in ids if ids.count(rule_id) > 1})
-    if duplicates:
-        raise ConfigError(path, f"rule {duplicates[0]} is listed twice")
-    return tuple(rules)
+    if len(set(ids)) != len(ids):
+        raise ConfigErrors(path, [Problem(path, "each rule once")])
+    return rules
 
 
 def partner_rules(weekly_section: Mapping[str, Any] | None, partner_id: int) -> tuple[WowRule, ...]:
@@ -153,33 +167,6 @@ def partner_rules(weekly_section: Mapping[str, Any] | None, partner_id: int) -> 
     if isinstance(own, Mapping) and RULES_SETTING in own:
         return parse_rules(own[RULES_SETTING], f"weekly.partners.{partner_id}.{RULES_SETTING}")
     return parse_rules(section.get(RULES_SETTING), f"weekly.{RULES_SETTING}")
-
-
-def parse_rule(item: Any, path: str) -> WowRule:
-    """Validate one rule object (see the module docstring for its keys)."""
-    if not isinstance(item, dict):
-        raise ConfigError(path, 'must be an object like {"metric": "plays", "change_below_percent": -30}')
-    unknown = sorted(set(item) - _RULE_KEYS)
-    if unknown:
-        raise ConfigError(f"{path}.{unknown[0]}", "unknown setting")
-    try:
-        metric = Metric(str(item.get("metric")))
-    except ValueError as error:
-        raise ConfigError(f"{path}.metric", f"must be one of {', '.join(m.value for m in Metric)}") from error
-    below = _optional_number(item, "change_below_percent", path)
-    above = _optional_number(item, "change_above_percent", path)
-    if (below is None) == (above is None):
-        raise ConfigError(path, "set exactly one of change_below_percent and change_above_percent")
-    if below is not None and below <= -100:
-        raise ConfigError(f"{path}.change_below_percent", "must be above -100 (a value cannot fall further)")
-    min_previous = _optional_number(item, "min_previous", path) or 0.0
-    if min_previous < 0:
-        raise ConfigError(f"{path}.min_previous", "must not be negative")
-    try:
-        severity = Severity(item.get("severity", Severity.WARNING.value))
-    except ValueError as error:
-        raise ConfigError(f"{path}.severity", f"must be one of {', '.join(s.value for s in Severity)}") from error
-    return WowRule(metric, below, above, min_previous, severity)
 
 
 def evaluate(
@@ -252,15 +239,6 @@ def publish_findings(
 def dedupe_key(partner_id: int, week: str, rule: WowRule) -> str:
     """``weekly:<partner>:<week>:<rule id>``: one alert per run and rule."""
     return f"weekly:{partner_id}:{week}:{rule.rule_id}"
-
-
-def _optional_number(item: Mapping[str, Any], key: str, path: str) -> float | None:
-    value = item.get(key)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ConfigError(f"{path}.{key}", "must be a number")
-    return float(value)
 
 
 def _number_id(value: float) -> str:

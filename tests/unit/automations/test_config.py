@@ -1,5 +1,5 @@
-"""The automation configuration: bundled defaults, deep merge of the SSM override, validation naming the setting,
-the weekly pass-through, SSM loading with a cache, and build_deps wiring."""
+"""The automation configuration: schema defaults, deep merge of the SSM document, validation naming the setting,
+SSM loading with a cache, and build_deps wiring (the full error table: tests/unit/config/)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from helpers import FakeLambdaContext
 from kauto.automation_config import (
     CONFIG_TTL_SECONDS,
     automation_config_source,
+    automation_problems,
     build_automation_config,
     deep_merge,
-    default_document,
     load_automation_config,
     parse_automation_config,
 )
@@ -75,8 +75,8 @@ def test_null_replaces_and_lists_replace_rather_than_append() -> None:
     assert config.defaults.captions.catalog_item_id == 12
 
 
-def test_weekly_section_is_passed_through_untouched() -> None:
-    weekly = {"reports": [{"id": 1, "whatever": {"nested": True}}], "time_zone": "Europe/Paris"}
+def test_weekly_section_is_kept_as_written_once_valid() -> None:
+    weekly = {"reports": [{"name": "geo", "surface": "getTable", "report_type": 36}], "time_zone": "Europe/Paris"}
 
     config = build_automation_config({"weekly": weekly})
 
@@ -109,11 +109,11 @@ def test_weekly_section_is_passed_through_untouched() -> None:
         ),
         ({"defaults": {"captions": {"catalog_item": {"language": "x"}}}}, "defaults.captions.catalog_item.language"),
         ({"defaults": {"captions": {"max_duration_seconds": 5}}}, "defaults.captions.max_duration_seconds"),
-        ({"defaults": {"captions": {"media_types": [1, True]}}}, "defaults.captions.media_types"),
-        ({"defaults": {"captions": {"include_tags": ["ok", ""]}}}, "defaults.captions.include_tags"),
+        ({"defaults": {"captions": {"media_types": [1, True]}}}, "defaults.captions.media_types[1]"),
+        ({"defaults": {"captions": {"include_tags": ["ok", ""]}}}, "defaults.captions.include_tags[1]"),
         ({"defaults": {"tasks": {"stuck_grace_factor": 0.5}}}, "defaults.tasks.stuck_grace_factor"),
         ({"defaults": {"tasks": {"best_effort_sla_hours": 0}}}, "defaults.tasks.best_effort_sla_hours"),
-        ({"defaults": {"session_reports": {"reports": [6000, 6003]}}}, "defaults.session_reports.reports"),
+        ({"defaults": {"session_reports": {"reports": [6000, 6003]}}}, "defaults.session_reports.reports[1]"),
         ({"defaults": {"session_reports": {"reports": []}}}, "defaults.session_reports.reports"),
         ({"defaults": {"session_reports": {"meeting_admin_tag": ""}}}, "defaults.session_reports.meeting_admin_tag"),
         ({"defaults": {"thresholds": {"unique_users_below": 2.5}}}, "defaults.thresholds.unique_users_below"),
@@ -123,9 +123,9 @@ def test_weekly_section_is_passed_through_untouched() -> None:
         ),
         (
             {"defaults": {"session_reports": {"reports": [6000, "privateTranscripts"]}}},
-            "defaults.session_reports.reports",
+            "defaults.session_reports.reports[1]",
         ),
-        ({"defaults": {"session_reports": {"reports": [6000, True]}}}, "defaults.session_reports.reports"),
+        ({"defaults": {"session_reports": {"reports": [6000, True]}}}, "defaults.session_reports.reports[1]"),
         (
             {"defaults": {"session_reports": {"reports": [6000, "moderatorTranscripts"]}}},
             "defaults.session_reports.reports",
@@ -158,10 +158,8 @@ def test_weekly_section_is_passed_through_untouched() -> None:
     ],
 )
 def test_invalid_settings_are_named_by_their_path(override: dict[str, Any], setting: str) -> None:
-    with pytest.raises(ConfigError) as raised:
-        build_automation_config(override)
-
-    assert raised.value.setting == setting
+    # Deployment-wide problems raise, a partner's disable that partner: the checker lists both.
+    assert setting in [problem.path for problem in automation_problems(json.dumps(override))]
 
 
 def test_session_report_names_and_participation_rules_are_accepted() -> None:
@@ -194,18 +192,10 @@ def test_invalid_json_is_a_config_error_without_the_text() -> None:
 
 def test_a_partner_section_error_names_the_partner_even_when_the_value_is_inherited() -> None:
     # The partner's override pushes a default past the allowed range: the error is reported where it applies.
-    with pytest.raises(ConfigError) as raised:
-        build_automation_config({"partners": {"9": {"captions": {"max_duration_seconds": 1}}}})
+    config = build_automation_config({"partners": {"9": {"captions": {"max_duration_seconds": 1}}}})
 
-    assert raised.value.setting == "partners.9.captions.max_duration_seconds"
-
-
-def test_default_document_cannot_be_changed_by_a_merge() -> None:
-    before = json.dumps(dict(default_document()), sort_keys=True)
-
-    build_automation_config({"defaults": {"captions": {"include_tags": ["x"]}}})
-
-    assert json.dumps(dict(default_document()), sort_keys=True) == before
+    assert [problem.path for problem in config.problems] == ["partners.9.captions.max_duration_seconds"]
+    assert config.disabled_partner_ids == (9,)
 
 
 def test_deep_merge() -> None:

@@ -297,12 +297,15 @@ def test_the_summary_page_shows_the_session_escaped(kaltura: FakeKaltura, clock:
 
 
 def test_transcripts_are_refused_unless_enabled(kaltura: FakeKaltura, clock: FakeClock) -> None:
-    with pytest.raises(ConfigError, match="transcripts_enabled"):
-        make_deps(kaltura, clock, partner_config(session_reports={"reports": [6000, "groupChatTranscripts"]}))
-    with pytest.raises(ConfigError, match="unknown report"):
-        make_deps(kaltura, clock, partner_config(session_reports={"reports": [6000, "privateTranscripts"]}))
-    with pytest.raises(ConfigError, match="pending_limit_seconds"):
-        make_deps(kaltura, clock, collab_config(pending_limit_seconds=10))
+    refused = (
+        {"reports": [6000, "groupChatTranscripts"]},  # message content without transcripts_enabled
+        {"reports": [6000, "privateTranscripts"]},  # not a session report
+        {"reports": [6000], "pending_limit_seconds": 10},
+    )
+    for rules in refused:
+        deps = make_deps(kaltura, clock, partner_config(session_reports=rules))
+        with pytest.raises(ConfigError, match="session_reports"):
+            deps.config.partner(PARTNER_ID)
 
 
 def test_without_the_attendees_report_the_page_says_so_and_the_transcript_counts_the_chatters(

@@ -66,8 +66,6 @@ def test_every_session_mode_of_the_secret_reaches_the_client(mode: str) -> None:
 @pytest.mark.parametrize(
     ("entry", "setting"),
     [
-        ({"session_mode": "app_token"}, "partners.1234567.app_token"),
-        ({"reports_service_url": "https://reports.example.com"}, "partners.1234567.reports_service_url"),
         ({"service_url": "https://www.kaltura.com/proxy"}, "partners.1234567.service_url"),
     ],
 )
