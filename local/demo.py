@@ -23,7 +23,8 @@ clock, so everything it says happened (a session that just ended, a task that ju
 past, as it would be in production where Kaltura's news arrive after the fact.
 
 Outputs (cleaned at the start of each run): ``demo-output/`` with the bucket mirrored under ``s3/`` (by key),
-``digest.html`` (the weekly digest), ``lambda.log`` (what CloudWatch Logs would hold) and ``summary.txt``.
+``digest.html`` (the weekly digest), ``session-summary.html`` (the summary page of the session with chat and
+polls), ``lambda.log`` (what CloudWatch Logs would hold) and ``summary.txt``.
 """
 
 from __future__ import annotations
@@ -114,7 +115,14 @@ LECTURES = (
 )
 SKIPPED_ENTRY = ("Staff meeting (internal)", 35)
 # (room, session, breakout rooms, attendees under the engagement threshold): the first session alerts.
-SESSIONS = (("Seminar room A", "Thesis clinic", 2, 2), ("Design studio", "Crit session", 1, 0))
+SESSIONS = (
+    # room, session, breakout rooms, disengaged attendees, group chat messages, polls
+    ("Seminar room A", "Thesis clinic", 2, 2, 30, 3),
+    ("Design studio", "Crit session", 1, 0, 0, 0),
+)
+SESSION_REPORTS = [6000, 6001, 6002, "pollsActivity", "chatUserActivity", "chatModeration", "groupChatTranscripts"]
+"""The demo's data is synthetic, so it shows a transcript too (off by default: personal data and message text)."""
+SESSION_SUMMARY_FILE = "session-summary.html"
 ATTENDEE_NAMES = (
     "Ana Souza",
     "O'Brien, Siobhan",
@@ -179,24 +187,28 @@ def automation_config() -> dict[str, Any]:
         "partners": {
             str(PARTNER_ID): {
                 "captions": {"enabled": True, "exclude_tags": [NO_CAPTIONS_TAG]},
-                "thresholds": {"attendee_engagement_below": ATTENDEE_ENGAGEMENT_BELOW},
+                "thresholds": {
+                    "attendee_engagement_below": ATTENDEE_ENGAGEMENT_BELOW,
+                    "poll_participation_below": 0.8,
+                    "chat_participation_below": 0.8,
+                },
+                "session_reports": {"reports": SESSION_REPORTS, "transcripts_enabled": True},
             }
         },
         "weekly": {"week_over_week": [dict(rule) for rule in WEEK_OVER_WEEK_RULES]},
     }
 
 
-def partner_secrets(service_url: str) -> dict[str, Any]:
-    """The partner secret (Secrets Manager) pointing at the simulator."""
-    return {
-        "partners": {
-            str(PARTNER_ID): {
-                "admin_secret": ADMIN_SECRET,
-                "webhook_hash_algorithms": [HASH_ALGORITHM],
-                "service_url": service_url,
-            }
-        }
+def partner_secrets(service_url: str, reports_service_url: str | None = None) -> dict[str, Any]:
+    """The partner secret (Secrets Manager) pointing at the simulator (and its Reports Microservice)."""
+    partner: dict[str, Any] = {
+        "admin_secret": ADMIN_SECRET,
+        "webhook_hash_algorithms": [HASH_ALGORITHM],
+        "service_url": service_url,
     }
+    if reports_service_url is not None:
+        partner["reports_service_url"] = reports_service_url
+    return {"partners": {str(PARTNER_ID): partner}}
 
 
 def previous_iso_week(now: float, time_zone: str) -> tuple[str, dt.datetime]:
@@ -284,6 +296,8 @@ class SessionOutcome:
     attendees: int
     state: str | None
     manifest_key: str | None
+    summary_page_key: str | None = None
+    failed_reports: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,6 +361,7 @@ class _Driver:
 
     def tick(self, step: Step) -> None:
         self.sim.clock.advance(TICK_SECONDS)
+        self.product.aws.pass_queue_time(TICK_SECONDS)  # delayed re-deliveries (report polls) come due too
         self.drain(WORKER)
         step.note(f"Kaltura clock +{(self.sim.clock.now() - self.started_at) // 60} min")
 
@@ -510,8 +525,10 @@ def _sessions_end(driver: _Driver, step: Step, size: ScenarioSize) -> list[RoomS
             duration=3600,  # ends within the next ticks: Kaltura notifies then
             attendees=session_attendees(size.attendees, disengaged),
             breakouts=breakouts,
+            chat_messages=chat_messages,
+            polls=polls,
         )
-        for index, (room_name, name, breakouts, disengaged) in enumerate(SESSIONS)
+        for index, (room_name, name, breakouts, disengaged, chat_messages, polls) in enumerate(SESSIONS)
     ]
 
     def pulled() -> bool:
@@ -579,6 +596,10 @@ def _session_outcome(sim: KalturaSimulator, product: LocalProduct, session: Room
         attendees=len(session.attendees),
         state=row.get("state"),
         manifest_key=row.get("manifest_key"),
+        summary_page_key=str(row["manifest_key"]).replace("manifest.json", "summary.html")
+        if row.get("manifest_key")
+        else None,
+        failed_reports=tuple(str(name) for name in row.get("failed_reports") or ()),
     )
 
 
@@ -613,13 +634,18 @@ def _object_type(delivery: Delivery) -> str:
 
 
 def write_outputs(product: LocalProduct, result: ScenarioResult, output_dir: Path) -> Path | None:
-    """Mirror the reports bucket under ``output_dir/s3/<key>`` and copy the digest to ``output_dir/digest.html``;
-    returns the digest's path (None when the weekly run wrote none)."""
+    """Mirror the reports bucket under ``output_dir/s3/<key>`` and copy the digest to ``output_dir/digest.html``
+    (and the first session's summary page to ``session-summary.html``); returns the digest's path (None when the
+    weekly run wrote none)."""
     digest = None
+    summary_page = next((s.summary_page_key for s in result.sessions if s.summary_page_key), None)
     for key, body in product.objects().items():
         path = output_dir / "s3" / key
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(body)
+        if key == summary_page:
+            # Its CSV links are relative to its place in the bucket: they work from s3/, not from this copy.
+            (output_dir / SESSION_SUMMARY_FILE).write_bytes(body)
         if result.weekly is not None and key == result.weekly.digest_key:
             digest = output_dir / "digest.html"
             digest.write_bytes(body)
@@ -669,12 +695,13 @@ def format_summary(result: ScenarioResult, output_dir: Path | None = None) -> st
     )
 
     add("")
-    add("Room sessions ended (reports 6000/6001/6002 pulled into S3):")
+    add("Room sessions ended (reports 6000/6001/6002, chat and polls pulled into S3, a summary page each):")
     for session in result.sessions:
+        failed = f" ({', '.join(session.failed_reports)} failed)" if session.failed_reports else ""
         add(
             f"  {session.room_name:<16} room {session.room_entry_id} session {session.session_id}: "
             f"{session.attendees} people, {session.breakouts} breakout room(s), "
-            + ("reports pulled" if session.state == "done" else f"ledger state {session.state}")
+            + ("reports pulled" + failed if session.state == "done" else f"ledger state {session.state}")
         )
 
     add("")
@@ -712,7 +739,10 @@ def format_summary(result: ScenarioResult, output_dir: Path | None = None) -> st
     add(f"Records that failed and were retried: {result.failed_records}")
     if output_dir is not None:
         add("")
-        add(f"Outputs in {_display(output_dir)}/: s3/ (the bucket by key), digest.html, lambda.log, summary.txt")
+        add(
+            f"Outputs in {_display(output_dir)}/: s3/ (the bucket by key), digest.html, {SESSION_SUMMARY_FILE}, "
+            "lambda.log, summary.txt"
+        )
     return "\n".join(lines)
 
 
@@ -757,7 +787,7 @@ def demo_stack(
             refuse_broken_documents(secret=partner_secrets(sim.url), automation=automation_config())
             product = stack.enter_context(
                 local_product(
-                    partner_secrets(sim.url),
+                    partner_secrets(sim.url, sim.reports_url),
                     automation_config(),
                     log_path=output_dir / "lambda.log",
                     # Lambda makes a failed record visible again after the queue's visibility timeout; here at once.

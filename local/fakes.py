@@ -275,6 +275,13 @@ class InMemoryObjectStore:
         self.calls.append(("put_bytes", key))
         return self.land(key, body, content_type, 0)
 
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        check_object_key(key)
+        self.calls.append(("stream_object", key))
+        body = self.objects[key]
+        for offset in range(0, len(body), 7):  # odd-sized chunks, like a network read
+            yield body[offset : offset + 7]
+
     def land(self, key: str, body: bytes, content_type: str, rows: int) -> WriteResult:
         """Store a completed object and describe it like S3 would."""
         self.objects[key] = body

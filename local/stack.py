@@ -132,6 +132,21 @@ class LocalAwsStack:
                 return source
         raise KeyError(f"no function consumes {queue_output}")
 
+    def pass_queue_time(self, seconds: float) -> int:
+        """Let ``seconds`` of SQS time pass for delayed messages (``DelaySeconds``) of every queue; returns how many
+        became visible. moto runs in this process and counts delays on the wall clock, with no API to move it: the
+        demo and the tests move the simulator's clock, and this moves the queues' along (nobody waits a minute)."""
+        from moto.core import DEFAULT_ACCOUNT_ID
+        from moto.sqs.models import sqs_backends
+
+        released = 0
+        for queue in sqs_backends[DEFAULT_ACCOUNT_ID][REGION].queues.values():
+            for message in queue._messages:
+                if message.delayed:
+                    message.delayed_until -= seconds * 1000  # moto keeps it in milliseconds
+                    released += 0 if message.delayed else 1
+        return released
+
     def observe_alerts(self, queue_name: str) -> str:
         """Subscribe a new SQS queue to the alerts topic (raw delivery) and return its URL: what the alerts say."""
         sqs = self.client("sqs")

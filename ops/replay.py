@@ -14,7 +14,7 @@ import argparse
 import time
 from typing import Any, TextIO
 
-from kauto.automations.sessions import RoomSession, session_ended_event
+from kauto.automations.session_events import RoomSession, session_ended_event
 from kauto.aws.audit import AuditFact
 from kauto.aws.clients import dynamodb_client, s3_client
 from kauto.aws.ledger import DynamoLedger

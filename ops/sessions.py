@@ -1,7 +1,7 @@
 """Backfill of room session report pulls: the sessions report 6000 lists over a past window, sent to the worker.
 
 The same path as the sweep's ``sessions`` part (:mod:`kauto.automations.sweep`): report 6000 is read over the
-window (reaching :data:`~kauto.automations.sessions.MAX_SESSION_SECONDS` further back, since it selects sessions by
+window (reaching :data:`~kauto.automations.room_reports.MAX_SESSION_SECONDS` further back, since it selects sessions by
 start time), every main-room session that *ended* inside the window becomes a ``session_ended`` event, and the worker
 pulls its reports once: a session whose ledger row is ``done`` is not pulled again, whoever asks.
 """
@@ -13,15 +13,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from kauto.automations.sessions import (
-    MAX_SESSION_SECONDS,
-    RoomSession,
-    SessionRow,
-    read_session_rows,
-    session_ended_event,
-    session_ledger_key,
-)
+from kauto.automations.room_reports import MAX_SESSION_SECONDS, SessionRow, read_session_rows
+from kauto.automations.session_events import RoomSession, session_ended_event
 from kauto.automations.sessions import STATE_DONE as SESSION_DONE
+from kauto.automations.sessions import session_ledger_key
 from kauto.aws.ledger import STATE_ATTRIBUTE, Ledger
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from .errors import ApiError
 from .events import ENTRY_READY, SESSION_ENDED, VENDOR_TASK_STATUS, SimEvent
 from .faults import FaultKind, FaultRule, Faults
 from .ks import KsDecodeError, KsInfo, decode_ks, encode_ks_v1, encode_ks_v2
-from .reports import VIEWER_SESSIONS
+from .report_data import VIEWER_SESSIONS
 from .simulator import KalturaSimulator
 from .state import Attendee, Breakout, TaskBehaviour
 

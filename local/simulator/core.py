@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from . import entries, microservice, reach, reports, room_reports, sessions
+from . import entries, microservice, reach, report_data, reports, room_reports, sessions
 from .api import Registry
 from .clock import SimClock
 from .events import SimEvent, TimedEvent
@@ -22,11 +22,11 @@ class SimulatorCore:
         self.clock = clock
         self.state = SimState(seed)
         self.registry = Registry()
-        self.reports = reports.ReportSettings()
+        self.reports = report_data.ReportSettings()
         self.room_reports = room_reports.RoomReportSettings()
         self.microservice = microservice.MicroserviceSettings()
         self.exports = reports.ExportRegistry()
-        self.report_totals = reports.TotalsCache()
+        self.report_totals = report_data.TotalsCache()
         self.microservice_jobs = microservice.JobRegistry()
         self._cdn_url = cdn_url
         self._listeners: list[EventListener] = []

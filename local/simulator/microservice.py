@@ -4,7 +4,9 @@ download.
 ``POST /api/v1/report/generate {reportName, reportParameters}`` -> ``{sessionId}``;
 ``POST /api/v1/report/serve {sessionId, statusOnly: true}`` -> ``{status}`` (pending, in_progress, completed or
 failed) and ``serve {sessionId}`` -> the CSV once completed. ``Authorization: Bearer <KS>`` is checked like any KS.
-How long a report stays pending / in progress is set on the simulator clock.
+How long a report stays pending / in progress is set on the simulator clock; ``failures`` makes a report name fail.
+The chat-and-collaboration reports come from the room sessions (:mod:`.collab_reports`): a generate request for
+rooms of a virtual event needs ``virtualeventid:<id>`` in the KS privileges (403 otherwise), like Kaltura's guides say.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from . import collab_reports
 from .errors import ApiError, invalid_ks
 from .room_reports import BOM, csv_line
 from .sessions import authenticate
@@ -110,6 +113,10 @@ def _json(
 
 
 def _report_csv(core: SimulatorCore, job: ReportJob) -> bytes:
+    if job.report_name in collab_reports.REPORT_NAMES:
+        query = collab_reports.parse_query(job.parameters)
+        sessions = collab_reports.sessions_of(core, job.partner_id, query)
+        return collab_reports.report_csv(core, job.report_name, sessions)
     columns = _COLUMNS.get(job.report_name, _DEFAULT_COLUMNS)
     seed = seed_of(core.seed, job.session_id)
     lines = [csv_line(columns)]
@@ -174,6 +181,21 @@ def handle(
         report_name = payload.get("reportName")
         if not isinstance(report_name, str) or not report_name:
             return _json(400, {"error": "reportName is required"}, action, ks.partner_id, params, "BAD_REQUEST")
+        parameters = payload.get("reportParameters") or {}
+        if report_name in collab_reports.REPORT_NAMES:
+            if not isinstance(parameters, dict):
+                return _json(
+                    400, {"error": "reportParameters must be an object"}, action, ks.partner_id, params, "BAD_REQUEST"
+                )
+            try:
+                query = collab_reports.parse_query(parameters)
+            except collab_reports.CollabParameterError as exc:
+                return _json(400, {"error": str(exc)}, action, ks.partner_id, params, "BAD_REQUEST")
+            sessions = collab_reports.sessions_of(core, ks.partner_id, query)
+            missing = collab_reports.required_virtual_events(sessions) - set(ks.privilege_values("virtualeventid"))
+            if missing:
+                error = f"KS privileges lack virtualeventid:{sorted(missing)[0]}"
+                return _json(403, {"error": error}, action, ks.partner_id, params, "FORBIDDEN")
         settings = core.microservice
         session_id = core.state.random_bytes(16).hex()
         ready_at = now + settings.pending_seconds
@@ -182,7 +204,7 @@ def handle(
                 session_id=session_id,
                 partner_id=ks.partner_id,
                 report_name=report_name,
-                parameters=payload.get("reportParameters") or {},
+                parameters=parameters,
                 created_at=now,
                 ready_at=ready_at,
                 completed_at=ready_at + settings.in_progress_seconds,

@@ -439,9 +439,14 @@ def add_room_session(
     attendees: int | Sequence[Attendee] = 5,
     breakouts: int | Sequence[Breakout] = 0,
     virtual_event_id: str | None = None,
+    chat_messages: int = 0,
+    polls: int = 0,
     announce: bool = True,
 ) -> RoomSession:
     """Add a room session (creating the room entry when ``room_entry_id`` is None).
+
+    ``chat_messages``/``polls`` feed the chat-and-collaboration reports of the Reports Microservice; a
+    ``virtual_event_id`` is also set on the room entry (``virtualEventId``).
 
     Defaults to a session that ends now. With ``announce`` the session-ended event is raised once the clock has
     reached ``end`` (right away for a session that already ended).
@@ -452,6 +457,9 @@ def add_room_session(
     if room_entry_id is None:
         room_entry_id = add_entry(core, partner_id, name=room_name, entry_type=ENTRY_TYPE_ROOM, duration=0).id
     with core.state.lock:
+        room = core.state.entries.get(room_entry_id)
+        if room is not None and virtual_event_id:
+            room.virtual_event_id = virtual_event_id
         cue_point_id = core.state.new_object_id()
         session_seed = seed_of(core.seed, cue_point_id)
         attendee_list = (
@@ -497,6 +505,8 @@ def add_room_session(
         attendees=attendee_list,
         breakouts=breakout_list,
         virtual_event_id=virtual_event_id,
+        chat_messages=chat_messages,
+        polls=polls,
         announce=announce,
     )
     with core.state.lock:

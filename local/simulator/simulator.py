@@ -21,7 +21,7 @@ from .events import ALL_KINDS
 from .faults import Faults
 from .ks import SESSION_TYPE_ADMIN, KsInfo
 from .microservice import MicroserviceSettings
-from .reports import table_rows
+from .report_data import table_rows
 from .room_reports import add_room_session
 from .server import SimulatorApp, make_server
 from .sessions import authenticate, issue_ks
@@ -403,9 +403,14 @@ class KalturaSimulator:
         attendees: int | Sequence[Attendee] = 5,
         breakouts: int | Sequence[Breakout] = 0,
         virtual_event_id: str | None = None,
+        chat_messages: int = 0,
+        polls: int = 0,
         announce: bool = True,
     ) -> RoomSession:
         """Add a Kaltura Room session (report 6000/6001/6002 rows; a session-ended event once it has ended).
+
+        ``chat_messages``/``polls`` give it group chat, moderator threads and polls for the Reports Microservice's
+        chat-and-collaboration reports (:mod:`.collab_reports`).
 
         Defaults to a one-hour session ending now; ``attendees``/``breakouts`` as counts generate deterministic
         people (including awkward names) and breakout rooms.
@@ -423,6 +428,8 @@ class KalturaSimulator:
             attendees=attendees,
             breakouts=breakouts,
             virtual_event_id=virtual_event_id,
+            chat_messages=chat_messages,
+            polls=polls,
             announce=announce,
         )
         self.core.emit(self.core.settle(self.clock.now()))

@@ -104,6 +104,7 @@ class Entry:
     template_room_entry_id: str | None = None
     broadcast_entry_id: str | None = None
     recorded_entry_id: str | None = None
+    virtual_event_id: str | None = None
     ready_at: int | None = None
 
     @property
@@ -135,6 +136,9 @@ class Entry:
                 "templateRoomEntryId": self.template_room_entry_id,
                 "recordedEntryId": self.recorded_entry_id,
             }
+            if self.virtual_event_id:
+                # Not confirmed on Kaltura's wire: how a room names its virtual event (the product reads this).
+                fields["virtualEventId"] = self.virtual_event_id
         else:
             fields |= {
                 "mediaType": self.media_type,
@@ -483,6 +487,8 @@ class RoomSession:
     breakouts: list[Breakout]
     virtual_event_id: str | None = None
     parent_entry_id: str | None = None
+    chat_messages: int = 0
+    polls: int = 0
     announce: bool = True
     announced: bool = False
 

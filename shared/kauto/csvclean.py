@@ -22,6 +22,8 @@ no BOM (the writer encodes UTF-8). Rules:
   split a multibyte character or the BOM. Invalid UTF-8 becomes U+FFFD rather than failing a whole report. A row
   with fewer fields than the header is padded with empty cells; surplus fields are dropped; both are counted as
   ragged (Kaltura never quotes, so a value containing a newline would show up this way).
+- **RFC 4180 input** (:meth:`CsvCleaner.clean_quoted_bytes`): the Reports Microservice quotes its cells, so a
+  value may hold commas, quotes and line breaks; it is parsed with :mod:`csv` and cleaned by the same rules.
 - **Filter hook**: ``row_filter`` sees each source row as ``{column: raw value}``; rows it rejects are skipped and
   counted (see :func:`room_rows`).
 """
@@ -254,6 +256,22 @@ class CsvCleaner:
             if record is not None:
                 yield record
 
+    def clean_quoted_bytes(self, chunks: Iterable[bytes]) -> Iterator[str]:
+        """Clean an RFC 4180 CSV byte stream (optional BOM, header line, quoted fields that may hold commas, quotes
+        and line breaks), e.g. the Reports Microservice's, into CSV records."""
+        reader = csv.reader(_decoded_lines(chunks, self._max_line), strict=True)
+        header_seen = False
+        try:
+            for fields in reader:
+                if not fields or fields == [""]:
+                    continue
+                record = self._row(list(fields)) if header_seen else self._start_source(fields)
+                header_seen = True
+                if record is not None:
+                    yield record
+        except csv.Error as exc:
+            raise CsvFormatError(f"not an RFC 4180 CSV (record {reader.line_num}): {exc}") from None
+
     def clean_rows(self, header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
         """Clean rows given as sequences aligned with ``header`` (e.g. split ``getTable`` data)."""
         header_record = self._start_source(header)
@@ -368,6 +386,22 @@ class CsvCleaner:
 
     def _is_generated(self, name: str) -> bool:
         return name.endswith(ISO_SUFFIX) and name[: -len(ISO_SUFFIX)] in self._spec.timestamp_columns
+
+
+def _decoded_lines(chunks: Iterable[bytes], max_line: int) -> Iterator[str]:
+    """UTF-8 lines (BOM dropped, invalid bytes replaced) with their line ends kept, for :mod:`csv`."""
+    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
+    pending = ""
+    for chunk in chunks:
+        pending += decoder.decode(chunk)
+        *lines, pending = pending.split("\n")
+        if len(pending) > max_line:
+            raise CsvFormatError(f"a source line is longer than {max_line} characters")
+        for line in lines:
+            yield line + "\n"
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending
 
 
 def _with_iso_columns(columns: Iterable[str], timestamp_columns: frozenset[str]) -> Iterator[str]:

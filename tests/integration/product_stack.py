@@ -123,6 +123,10 @@ class ProductStack:
             sqs.change_message_visibility(QueueUrl=self.queue_url, ReceiptHandle=handle, VisibilityTimeout=0)
         self._failed_handles.clear()
 
+    def release_delayed(self, seconds: float = 900) -> int:
+        """Let the SQS delays pass (at most 15 minutes, SQS's longest); how many messages became visible."""
+        return self.aws.pass_queue_time(seconds)
+
     # -- the sweep (what EventBridge Scheduler does) ------------------------------------------------------------
 
     def run_sweep(self) -> dict[str, int]:

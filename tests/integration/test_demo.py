@@ -103,14 +103,26 @@ def test_tasks_end_ready_with_a_caption_or_in_error_and_each_alert_is_published_
     (failed,) = result.outcome("task_error")
     assert (failed.task_status, failed.caption_asset_ids) == ("ERROR", ())
     alerts = [alert["alert"] for alert in result.alerts]
-    assert sorted(alerts) == [
-        "attendee_engagement_low",
-        "reach_credit",
-        "reach_task_error",
-        "weekly_change",  # room sessions 1 -> 3 week over week
-        "weekly_digest",  # one summary per weekly run: the week before last, then last week
-        "weekly_digest",
-    ]
+    # Participation: both sessions below the chat share (the second has no chat at all); the first below the poll
+    # share when fewer than 80% of its attendees answered (the simulator's answers follow its seeded ids).
+    polls_key = next(
+        key for key in demo.objects if "/report=polls_activity/" in key and result.sessions[0].session_id in key
+    )
+    respondents = {row["userId"] for row in rows(demo.objects[polls_key])}
+    poll_alerts = ["poll_participation_low"] if len(respondents) / SIZE.attendees < 0.8 else []
+    assert sorted(alerts) == sorted(
+        [
+            "attendee_engagement_low",
+            "chat_participation_low",
+            "chat_participation_low",
+            *poll_alerts,
+            "reach_credit",
+            "reach_task_error",
+            "weekly_change",  # room sessions 1 -> 3 week over week
+            "weekly_digest",  # one summary per weekly run: the week before last, then last week
+            "weekly_digest",
+        ]
+    )
     (task_error,) = [alert for alert in result.alerts if alert["alert"] == "reach_task_error"]
     assert str(failed.task_ids[0]) in task_error["subject"] and failed.entry_id in task_error["subject"]
     (credit,) = [alert for alert in result.alerts if alert["alert"] == "reach_credit"]
@@ -151,11 +163,25 @@ def test_each_ended_session_has_its_three_reports_and_a_manifest_with_their_row_
         manifest = json.loads(demo.objects[session.manifest_key])
         files = {entry["report"]: entry for entry in manifest["files"]}
         expected_rows = {"room_data": 1, "attendees": SIZE.attendees, "breakouts": session.breakouts}
-        assert {name: entry["rows"] for name, entry in files.items()} == expected_rows
+        assert {name: files[name]["rows"] for name in expected_rows} == expected_rows
+        chat = {name: entry["rows"] for name, entry in files.items() if name not in expected_rows}
+        assert set(chat) == {"polls_activity", "chat_user_activity", "chat_moderation", "group_chat_transcripts"}
+        expected_rows |= chat
         for name, entry in files.items():
             body = demo.objects[entry["key"]]
             assert f"/entry_id={session.room_entry_id}/session_id={session.session_id}/" in entry["key"]
             assert stored[entry["key"]].rows == len(rows(body)) == expected_rows[name]
+
+
+def test_the_session_with_chat_and_polls_has_its_summary_page_in_the_output_folder(demo: DemoRun) -> None:
+    first, second = demo.result.sessions
+    manifest = json.loads(demo.objects[first.manifest_key or ""])
+    rows_of = {entry["report"]: entry["rows"] for entry in manifest["files"]}
+    assert rows_of["group_chat_transcripts"] > 0 and rows_of["polls_activity"] > 0
+    assert json.loads(demo.objects[second.manifest_key or ""])["files"][3]["rows"] == 0, "no polls: header only"
+    page = (demo.output_dir / "session-summary.html").read_bytes()
+    assert page == demo.objects[first.summary_page_key or ""]
+    assert b"Polls (3)" in page and b"Attendees who chatted" in page
 
 
 def test_the_weekly_run_writes_every_report_and_the_digest_to_s3_and_the_output_folder(demo: DemoRun) -> None:
@@ -204,6 +230,20 @@ def test_the_demo_digest_reads_in_a_browser(demo: DemoRun, chromium: Chromium, t
     assert len(titles) == page.count("figure.chart-figure") >= 10
     assert all(title.endswith(")") for title in titles)  # each with its unit
     assert "Week-over-week alerts" in page.visible_texts("h2")
+    assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_demo_session_summary_reads_in_a_browser(
+    demo: DemoRun, chromium: Chromium, tmp_path: Path, width: int
+) -> None:
+    first = demo.result.sessions[0]
+    page = chromium.open(demo.output_dir / "s3" / (first.summary_page_key or ""), width=width)
+    save_screenshot(page, tmp_path, f"demo-session-summary-{width}")
+
+    assert page.visible_texts("h1") == ["Room session Seminar room A"]
+    assert f"Attendees ({SIZE.attendees}), most engaged first" in page.visible_texts("h2")
+    assert "Polls (3)" in page.visible_texts("h2")
     assert (page.overflow_px, page.clipped, page.external_requests) == (0, [], [])
 
 

@@ -99,6 +99,7 @@ def test_moving_kaltura_s_clock_notifies_the_webhook_and_the_session_reports_lan
     _, state = http("GET", f"{base}/_local/status")
     assert {key.rsplit("/", 1)[-1] for key in state["objects"]} == {
         "manifest.json",
+        "summary.html",
         "room_data.csv",
         "attendees.csv",
         "breakouts.csv",

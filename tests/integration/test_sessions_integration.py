@@ -88,7 +88,8 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
     prefix = prefix_of(session)
     objects = stack.objects(prefix.split("/entry_id=")[0])  # each report kind has its folder above the session's
     assert sorted(objects) == sorted(
-        [prefix + "manifest.json"] + [report_key(prefix, name) for name in ("attendees", "breakouts", "room_data")]
+        [prefix + "manifest.json", prefix + "summary.html"]
+        + [report_key(prefix, name) for name in ("attendees", "breakouts", "room_data")]
     )
 
     room = rows(objects[report_key(prefix, "room_data")])

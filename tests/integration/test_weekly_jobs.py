@@ -238,7 +238,10 @@ def test_a_weekly_run_pulls_every_report_kind_into_s3_and_completes_once() -> No
         assert stack.report("viewer_sessions") == expected_viewer_sessions(stack.sim)
         assert manifest["files"][9]["source"]["params"]["pieces"] == 7
         assert len(rows_of(stack.report("room_data"))) == 1 + 3 * 2  # three sessions, one breakout each
-        assert rows_of(stack.report("polls"))[0] == "poll_id,question,user_id,user_name,answer,answered_at"
+        polls_header = (
+            "pollId,question,pollType,userId,userFirstName,userLastName,userEmail,answer,answeredAt,contextId"
+        )
+        assert rows_of(stack.report("polls"))[0] == polls_header
         # The digest request was sent once the last job finished, and consumed.
         assert stack.jobs_queue_depth() == 0
         assert stack.objects("_checkpoints/") == {}

@@ -8,6 +8,7 @@ from datetime import date
 from typing import Any
 
 import pytest
+from kauto.automations.collab_reports import COLLAB_REPORTS
 from kauto.aws.audit import FACT_COLUMNS, audit_partition
 from kauto.aws.s3_writer import report_key, session_prefix, weekly_prefix
 from kauto.csvclean import ISO_SUFFIX, ROOM_ATTENDEES_SPEC, ROOM_BREAKOUTS_SPEC, ROOM_DATA_SPEC, CsvSpec
@@ -17,7 +18,7 @@ SESSION_TABLES = {
     "room_sessions": ROOM_DATA_SPEC,
     "room_attendees": ROOM_ATTENDEES_SPEC,
     "room_breakouts": ROOM_BREAKOUTS_SPEC,
-}
+} | {f"room_{report.file_name}": report.spec for report in COLLAB_REPORTS.values()}
 WEEKLY_ROOM_TABLES = {
     "weekly_room_data": ROOM_DATA_SPEC,
     "weekly_attendees": ROOM_ATTENDEES_SPEC,
@@ -79,7 +80,7 @@ def test_every_table_is_in_the_stacks_glue_database(resources: dict[str, Any]) -
 
     assert len(databases) == 1
     assert databases[0]["Properties"]["DatabaseInput"]["Name"] == {"Ref": "AthenaDatabaseName"}
-    assert len(tables) == 8  # seven report tables and the audit trail
+    assert len(tables) == 13  # seven report tables, the five chat-and-collaboration tables and the audit trail
     assert all(t["Properties"]["DatabaseName"] == {"Ref": "AthenaDatabase"} for t in tables)
 
 
@@ -139,7 +140,8 @@ def test_session_table_columns_follow_the_csv_cleaners_layout(tables: dict[str, 
     # OpenCSVSerDe maps columns by position: the order must be the order the cleaner writes.
     for name, spec in {**SESSION_TABLES, **WEEKLY_ROOM_TABLES}.items():
         columns = tables[name]["StorageDescriptor"]["Columns"]
-        assert [column["Name"] for column in columns] == spec_columns(spec), name
+        # Glue lowercases column names; Athena matches them case-insensitively.
+        assert [column["Name"] for column in columns] == [name.lower() for name in spec_columns(spec)], name
         assert {column["Type"] for column in columns} == {"string"}, name
 
 
@@ -186,7 +188,9 @@ def _location_of(template: str, **values: str) -> str:
 
 def test_the_session_writer_puts_each_report_where_its_table_reads(tables: dict[str, dict[str, Any]]) -> None:
     prefix = session_prefix(1234567, date(2025, 1, 6), "0_room", "cp_1")
-    for table, report in (("room_sessions", "room_data"), ("room_attendees", "attendees")):
+    pairs = [("room_sessions", "room_data"), ("room_attendees", "attendees")]
+    pairs += [(f"room_{report.file_name}", report.file_name) for report in COLLAB_REPORTS.values()]
+    for table, report in pairs:
         folder = _location_of(location_template(tables[table]), partner_id="1234567", date="2025-01-06")
         assert report_key(prefix, report).startswith(folder)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from enum import StrEnum
 
-from kauto.automations import captions, sessions, tasks
+from kauto.automations import captions, recordings, sessions, tasks
 from kauto.automations.deps import AutomationDeps
 from kauto.automations.errors import MalformedEventError
 from kauto.automations.telemetry import count, logger
@@ -115,7 +115,7 @@ def _entry_ready(event: KalturaEvent, deps: AutomationDeps) -> None:
     captions.order_captions(event, entry, deps)
     meeting_tag = deps.config.partner(event.partner_id).session_reports.meeting_admin_tag
     if entry.is_ready and meeting_tag.lower() in captions.split_tags(entry.admin_tags):
-        sessions.handle_meeting_recording_ready(event, entry, deps)
+        recordings.handle_meeting_recording_ready(event, entry, deps)
 
 
 def _vendor_task_status(event: KalturaEvent, deps: AutomationDeps) -> None:

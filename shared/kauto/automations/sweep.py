@@ -5,7 +5,8 @@ Kaltura ships no HTTP template for room sessions ending or for vendor tasks fail
 :func:`run_sweep` looks, for each partner with a section in the automation configuration, at three things:
 
 - ``sessions``: report 6000 over the window; every main-room session that ended in it and whose ledger row is not
-  ``done`` is sent as a ``session_ended`` event (dedupe key ``sweep:session:<pid>:<room>:<session>``).
+  ``done`` is sent as a ``session_ended`` event (dedupe key ``sweep:session:<pid>:<room>:<session>``); a done
+  session whose microservice reports failed is sent again to retry them (a few times, one key per retry).
 - ``entries``: ``baseEntry.list`` of READY media clips updated in the window (the client slices the time range to stay
   under Kaltura's 10,000-result cap); every entry without a final caption decision for its current content
   (``caption#<pid>#<entry>`` / ``decision#...``) is sent as an ``entry_ready`` event with the fields the webhook
@@ -43,14 +44,10 @@ from kauto.automation_config import PartnerSettings
 from kauto.automations.captions import caption_pk, decision_sk
 from kauto.automations.config_health import disabled_partners
 from kauto.automations.deps import AutomationDeps
-from kauto.automations.sessions import (
-    MAX_SESSION_SECONDS,
-    RoomSession,
-    read_session_rows,
-    session_ended_event,
-    session_ledger_key,
-)
+from kauto.automations.room_reports import MAX_SESSION_SECONDS, read_session_rows
+from kauto.automations.session_events import RoomSession, session_ended_event
 from kauto.automations.sessions import STATE_DONE as SESSION_DONE
+from kauto.automations.sessions import retryable_reports, session_ledger_key
 from kauto.automations.tasks import TASK_SK, check_open_task, task_pk
 from kauto.automations.telemetry import count, logger
 from kauto.aws.ledger import OWNER_ATTRIBUTE, STATE_ATTRIBUTE
@@ -332,10 +329,15 @@ class _PartnerSweeper:
         for session in self._take(result, ended):
             pk, sk = session_ledger_key(self.partner_id, session.room_entry_id, session.session_id)
             existing = self.deps.ledger.get(pk, sk)
-            if existing is not None and existing.get(STATE_ATTRIBUTE) == SESSION_DONE:
-                continue
             key = f"sweep:session:{self.partner_id}:{session.room_entry_id}:{session.session_id}"
-            event = session_ended_event(session, dedupe_key=key, received_at=self.now)
+            retry = False
+            if existing is not None and existing.get(STATE_ATTRIBUTE) == SESSION_DONE:
+                if not retryable_reports(existing):
+                    continue
+                # Done, but some of its microservice reports failed: send it again to retry those only.
+                retry = True
+                key += f":retry-reports:{existing.get('report_retries') or 0}"
+            event = session_ended_event(session, dedupe_key=key, received_at=self.now, retry_reports=retry)
             self._send_once(event, result)
 
     # -------------------------------------------------------------------------------------------------- entries

@@ -10,6 +10,20 @@ once, through the cleaner's row filter), so nothing is read back. Rules are per 
 - ``attendee_engagement_low``: at least one attendee of report 6001 has a ``meeting_engaged_play_time_ratio`` below
   ``attendee_engagement_below``; the alert carries counts only.
 
+Participation rules, on the session's attendees (report 6001) and its chat-and-collaboration reports
+(:class:`ParticipationCounts`, counted from the files written):
+
+- ``poll_participation_low``: polls were held and the share of attendees who answered one is below
+  ``poll_participation_below``.
+- ``chat_participation_low``: the share of attendees who sent a group chat message is below
+  ``chat_participation_below``.
+- ``unresolved_moderation_high``: more moderation threads than ``unresolved_moderation_above`` are still pending or
+  owned (not resolved or done).
+- ``session_zero_attendees``: with ``alert_on_zero_attendees``, a session report 6001 lists nobody for.
+
+A rule whose report was not pulled (not configured, or failed) is not evaluated. Every alert of a session links
+its summary page when one was written.
+
 Alerts carry ids, counts, ratios and S3 links, never names or e-mail addresses (those stay in the bucket). Each fires at
 most once per (rule, session) whatever the redeliveries: the dedupe key is ``<room entry id>/<session id>`` and
 :class:`kauto.aws.alerts.AlertPublisher` claims it in the ledger. The REACH rules (``reach_task_failed``,
@@ -30,6 +44,11 @@ from kauto.aws.alerts import Alert, AlertOutcome, AlertPublisher, Severity
 SESSION_ENGAGEMENT_LOW = "session_engagement_low"
 SESSION_UNIQUE_USERS_LOW = "session_unique_users_low"
 ATTENDEE_ENGAGEMENT_LOW = "attendee_engagement_low"
+
+POLL_PARTICIPATION_LOW = "poll_participation_low"
+CHAT_PARTICIPATION_LOW = "chat_participation_low"
+UNRESOLVED_MODERATION_HIGH = "unresolved_moderation_high"
+SESSION_ZERO_ATTENDEES = "session_zero_attendees"
 
 ENGAGEMENT_COLUMN = "meeting_engaged_play_time_ratio"
 UNIQUE_USERS_COLUMN = "meeting_view_period_unique_users"
@@ -103,6 +122,42 @@ class SessionMetrics:
             "breakouts": self.breakouts,
         }
 
+    _STATE_FIELDS = (
+        "session_row_found",
+        "unique_users",
+        "engagement_rate",
+        "session_start",
+        "session_end",
+        "attendees",
+        "attendees_with_rate",
+        "attendees_below",
+        "breakouts",
+        "unparsable_values",
+    )
+
+    def to_state(self) -> dict[str, int | float | bool | str | None]:
+        """Everything gathered so far (counts and ratios only), to continue in a later delivery."""
+        state: dict[str, int | float | bool | str | None] = {name: getattr(self, name) for name in self._STATE_FIELDS}
+        # Ratios travel as text: the ledger keeps numbers exact, and a float would not round-trip as one.
+        state["engagement_rate"] = None if self.engagement_rate is None else repr(self.engagement_rate)
+        return state
+
+    @classmethod
+    def from_state(
+        cls, state: Mapping[str, object], *, attendee_engagement_below: float | None = None
+    ) -> SessionMetrics:
+        """Back from :meth:`to_state` (numbers may come back from the ledger as ``Decimal``)."""
+        metrics = cls(attendee_engagement_below=attendee_engagement_below)
+        for name in cls._STATE_FIELDS:
+            value = state.get(name)
+            if name == "session_row_found":
+                metrics.session_row_found = bool(value)
+            elif name == "engagement_rate":
+                metrics.engagement_rate = None if value is None else float(str(value))
+            elif value is not None:
+                setattr(metrics, name, int(str(value)))
+        return metrics
+
     def _int(self, raw: str | None) -> int | None:
         number = self._float(raw)
         return None if number is None else int(number)
@@ -119,6 +174,106 @@ class SessionMetrics:
             self.unparsable_values += 1
             return None
         return number
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipationCounts:
+    """Counts from a session's files (``None``: the report behind it was not pulled)."""
+
+    attendees: int | None = None
+    polls: int | None = None
+    poll_respondents: int | None = None
+    chatters: int | None = None
+    unresolved_threads: int | None = None
+
+
+def participation_alerts(
+    session: SessionKey, counts: ParticipationCounts, rules: ThresholdRules, *, links: Mapping[str, str]
+) -> list[Alert]:
+    """The participation alerts ``counts`` trigger under ``rules`` (counts and shares only, never names)."""
+    alerts: list[Alert] = []
+    where = f"Room {session.room_entry_id}, session {session.session_id}"
+    context: dict[str, object] = {
+        "entry_id": session.room_entry_id,
+        "session_id": session.session_id,
+        "attendees": counts.attendees,
+    }
+    page = _links(links, "summary_page", "manifest")
+    attendees = counts.attendees
+
+    def share_alert(rule: str, what: str, count: int, threshold: float, extra: dict[str, object]) -> Alert:
+        share = count / attendees if attendees else 0.0
+        verb = extra.pop("verb")
+        return Alert(
+            rule=rule,
+            severity=Severity.INFO,
+            partner_id=session.partner_id,
+            subject=f"Low {what} in room session {session.subject_key}",
+            summary=f"{where}: {count} of {attendees} attendees ({share:.0%}) {verb}, below {threshold:.0%}.",
+            details={**context, **extra, "share": round(share, 4), "threshold": threshold},
+            links=page,
+        )
+
+    poll_below = rules.poll_participation_below
+    respondents = counts.poll_respondents
+    if (
+        poll_below is not None
+        and attendees
+        and counts.polls
+        and respondents is not None
+        and respondents / attendees < poll_below
+    ):
+        alerts.append(
+            share_alert(
+                POLL_PARTICIPATION_LOW,
+                "poll participation",
+                respondents,
+                poll_below,
+                {"verb": "answered a poll", "polls": counts.polls, "poll_respondents": respondents},
+            )
+        )
+    chat_below = rules.chat_participation_below
+    if (
+        chat_below is not None
+        and attendees
+        and counts.chatters is not None
+        and counts.chatters / attendees < chat_below
+    ):
+        alerts.append(
+            share_alert(
+                CHAT_PARTICIPATION_LOW,
+                "chat participation",
+                counts.chatters,
+                chat_below,
+                {"verb": "sent a chat message", "chatters": counts.chatters},
+            )
+        )
+    above = rules.unresolved_moderation_above
+    if above is not None and counts.unresolved_threads is not None and counts.unresolved_threads > above:
+        alerts.append(
+            Alert(
+                rule=UNRESOLVED_MODERATION_HIGH,
+                severity=Severity.WARNING,
+                partner_id=session.partner_id,
+                subject=f"Unresolved moderation threads in room session {session.subject_key}",
+                summary=f"{where}: {counts.unresolved_threads} moderation threads unresolved, more than {above}.",
+                details={**context, "unresolved_threads": counts.unresolved_threads, "threshold": above},
+                links=page,
+            )
+        )
+    if rules.alert_on_zero_attendees and attendees == 0:
+        alerts.append(
+            Alert(
+                rule=SESSION_ZERO_ATTENDEES,
+                severity=Severity.INFO,
+                partner_id=session.partner_id,
+                subject=f"Nobody attended room session {session.subject_key}",
+                summary=f"{where}: report 6001 lists no attendee.",
+                details=context,
+                links=page,
+            )
+        )
+    return alerts
 
 
 def session_alerts(
@@ -142,7 +297,7 @@ def session_alerts(
                     f"{rate:.2f} is below {rate_below:g}."
                 ),
                 details={**context, "threshold": rate_below},
-                links=_links(links, "room_data", "manifest"),
+                links=_links(links, "room_data", "summary_page", "manifest"),
             )
         )
     users = metrics.unique_users
@@ -158,7 +313,7 @@ def session_alerts(
                     f"fewer than {rules.unique_users_below}."
                 ),
                 details={**context, "threshold": rules.unique_users_below},
-                links=_links(links, "room_data", "manifest"),
+                links=_links(links, "room_data", "summary_page", "manifest"),
             )
         )
     below = rules.attendee_engagement_below
@@ -182,7 +337,7 @@ def session_alerts(
                     "attendees_below": metrics.attendees_below,
                     "share_below": round(metrics.attendees_below / metrics.attendees_with_rate, 4),
                 },
-                links=_links(links, "attendees", "manifest"),
+                links=_links(links, "attendees", "summary_page", "manifest"),
             )
         )
     return alerts
@@ -195,10 +350,14 @@ def publish_session_alerts(
     rules: ThresholdRules,
     *,
     links: Mapping[str, str],
+    participation: ParticipationCounts | None = None,
 ) -> list[AlertOutcome]:
     """Evaluate and publish; each alert at most once per (rule, session) however often this runs."""
     outcomes = []
-    for alert in session_alerts(session, metrics, rules, links=links):
+    alerts = session_alerts(session, metrics, rules, links=links)
+    if participation is not None:
+        alerts += participation_alerts(session, participation, rules, links=links)
+    for alert in alerts:
         outcome = publisher.publish(alert, dedupe_key=session.subject_key)
         logger.info(
             "session threshold alert",

@@ -35,7 +35,7 @@ import logging
 import re
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import TracebackType
@@ -367,6 +367,10 @@ class AuditingObjectStore:
         result = self._store.put_bytes(key, body, content_type=content_type)
         self._written(result)
         return result
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        # Reading back (a session's summary page) changes nothing: not a fact of the trail.
+        return self._store.stream_object(key)
 
     def _written(self, result: WriteResult) -> None:
         fact = object_fact(result)

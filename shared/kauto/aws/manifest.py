@@ -61,11 +61,29 @@ class ManifestFile:
     sha256: str
     source: SourceCall
     content_type: str = CSV_CONTENT_TYPE
+    classification: tuple[str, ...] = ()
+    """What the file holds that needs care, e.g. ``personal_data``, ``message_content``."""
 
     @classmethod
-    def from_result(cls, report: str, result: WriteResult, columns: Iterable[str], source: SourceCall) -> ManifestFile:
+    def from_result(
+        cls,
+        report: str,
+        result: WriteResult,
+        columns: Iterable[str],
+        source: SourceCall,
+        classification: Iterable[str] = (),
+    ) -> ManifestFile:
         """The entry for a completed write."""
-        return cls(report, result.key, result.rows, tuple(columns), result.bytes, result.sha256, source)
+        return cls(
+            report,
+            result.key,
+            result.rows,
+            tuple(columns),
+            result.bytes,
+            result.sha256,
+            source,
+            classification=tuple(classification),
+        )
 
     def to_json(self) -> dict[str, Any]:
         """The JSON-ready entry."""
@@ -78,7 +96,7 @@ class ManifestFile:
             "sha256": self.sha256,
             "content_type": self.content_type,
             "source": self.source.to_json(),
-        }
+        } | ({"classification": list(self.classification)} if self.classification else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +114,10 @@ class Manifest:
     files: tuple[ManifestFile, ...]
     generated_at: datetime
     scope: Mapping[str, str] = field(default_factory=dict)
+    missing: Mapping[str, str] = field(default_factory=dict)
+    """Reports of the run that could not be produced: name -> why (listed as ``missing_reports``)."""
+    pages: Mapping[str, str] = field(default_factory=dict)
+    """Pages written beside the files: name -> key (e.g. the session summary page)."""
 
     def __post_init__(self) -> None:
         for moment in (self.window_start, self.window_end, self.generated_at):
@@ -107,22 +129,30 @@ class Manifest:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON document written to S3."""
-        return {
-            "manifest_version": MANIFEST_VERSION,
-            "partner_id": self.partner_id,
-            "kind": self.kind,
-            "scope": dict(self.scope),
-            "window": {
-                "start": _iso_utc(self.window_start),
-                "end": _iso_utc(self.window_end),
-                "start_unix": int(self.window_start.timestamp()),
-                "end_unix": int(self.window_end.timestamp()),
-            },
-            "generated_at": _iso_utc(self.generated_at),
-            "rows": sum(entry.rows for entry in self.files),
-            "bytes": sum(entry.bytes for entry in self.files),
-            "files": [entry.to_json() for entry in self.files],
-        }
+        return (
+            {
+                "manifest_version": MANIFEST_VERSION,
+                "partner_id": self.partner_id,
+                "kind": self.kind,
+                "scope": dict(self.scope),
+                "window": {
+                    "start": _iso_utc(self.window_start),
+                    "end": _iso_utc(self.window_end),
+                    "start_unix": int(self.window_start.timestamp()),
+                    "end_unix": int(self.window_end.timestamp()),
+                },
+                "generated_at": _iso_utc(self.generated_at),
+                "rows": sum(entry.rows for entry in self.files),
+                "bytes": sum(entry.bytes for entry in self.files),
+                "files": [entry.to_json() for entry in self.files],
+            }
+            | (
+                {"missing_reports": [{"report": name, "reason": why} for name, why in self.missing.items()]}
+                if self.missing
+                else {}
+            )
+            | ({"pages": dict(self.pages)} if self.pages else {})
+        )
 
 
 def write_manifest(store: ObjectStore, prefix: str, manifest: Manifest) -> WriteResult:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -134,6 +134,10 @@ class ObjectStore(Protocol):
 
     def put_bytes(self, key: str, body: bytes, *, content_type: str) -> WriteResult:
         """Write a small object in one call."""
+        ...
+
+    def stream_object(self, key: str) -> Iterator[bytes]:
+        """Read a completed object back in chunks (e.g. a session's CSVs for its summary page)."""
         ...
 
 

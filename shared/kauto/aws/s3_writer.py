@@ -36,7 +36,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -514,6 +514,21 @@ class S3ObjectStore:
         with self.open_writer(key, content_type=content_type) as writer:
             writer.write(body)
             return writer.complete()
+
+    def stream_object(self, key: str, *, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
+        """GetObject in chunks; AWS failures raise :class:`ReportStoreError` (retryable)."""
+        check_object_key(key, self._checkpoint_prefix)
+        try:
+            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+        except ClientError as error:
+            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+            raise ReportStoreError("GetObject", self._bucket, key, code) from error
+        except BotoCoreError as error:
+            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
 
 
 def _parts_digest(parts: Iterable[Mapping[str, Any]]) -> str:

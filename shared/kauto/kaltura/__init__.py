@@ -38,7 +38,7 @@ from kauto.kaltura.errors import (
     ReportJobFailedError,
     ReportJobPendingError,
 )
-from kauto.kaltura.microservice import ReportJobHandle, ReportJobState, ReportJobStatus
+from kauto.kaltura.microservice import JobProgress, ReportJobHandle, ReportJobState, ReportJobStatus
 from kauto.kaltura.reports import ReportFilter, ReportGraph, ReportInterval, ReportTable
 from kauto.kaltura.transport import ByteSink, Clock, InvocationBudget, StreamResult
 from kauto.kaltura.types import (
@@ -66,6 +66,7 @@ __all__ = [
     "Entry",
     "EntryStatus",
     "InvocationBudget",
+    "JobProgress",
     "KalturaAPIError",
     "KalturaAlreadyDoneError",
     "KalturaAppTokenError",

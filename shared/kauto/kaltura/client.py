@@ -8,6 +8,7 @@ Every call is a form-encoded POST to ``{service_url}/api_v3/service/{service}/ac
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -96,6 +97,7 @@ class KalturaClient:
             max_redirects=self.settings.max_redirects,
         )
         self.budget = InvocationBudget()
+        self._privileged: dict[str, KalturaClient] = {}
         self._attach_apis()
 
     def _attach_apis(self) -> None:
@@ -126,6 +128,18 @@ class KalturaClient:
         view.budget = budget
         view._attach_apis()
         return view
+
+    def with_privileges(self, extra: str) -> KalturaClient:
+        """A client for the same partner whose KS also carries ``extra`` privileges (e.g. ``virtualeventid:42``,
+        which the chat-and-collaboration reports need, docs/kaltura.md#reports-microservice). It keeps a KS of
+        its own (cached like this one's) and shares the HTTP pool and this view's invocation budget."""
+        privileges = ",".join(part for part in (self.credentials.session_privileges, extra) if part)
+        base = self._privileged.get(privileges)
+        if base is None:
+            credentials = dataclasses.replace(self.credentials, session_privileges=privileges)
+            base = KalturaClient(credentials, self.settings, http=self.transport.http, clock=self.transport.clock)
+            self._privileged[privileges] = base
+        return base.for_invocation(self.budget)
 
     # -- low-level calls (used by the typed APIs) -------------------------------------------------------------
 

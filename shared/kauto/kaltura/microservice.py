@@ -3,7 +3,9 @@
 Only Kaltura's guides describe this service (unverified): ``POST {base}/api/v1/report/generate``
 ``{reportName, reportParameters}`` -> ``{sessionId}``; ``POST {base}/api/v1/report/serve`` ``{sessionId,
 statusOnly: true}`` -> ``{status}``; ``serve {sessionId}`` -> the CSV. Auth is ``Authorization: Bearer <KS>``.
-A worker stores the :class:`ReportJobHandle` (it holds no secret) and re-enqueues itself instead of sleeping.
+A worker stores the :class:`ReportJobHandle` (it holds no secret) and re-enqueues itself instead of sleeping:
+:func:`advance_job` is the one step both the weekly report jobs and the session reports take per
+delivery (generate, or poll once and say whether to download, wait or give up).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from kauto.kaltura.errors import (
     KalturaConfigurationError,
@@ -98,6 +100,53 @@ def _status_of(body: Any, scrub: Callable[[str], str]) -> ReportJobStatus:
     if status in _FAILED or error:
         return ReportJobStatus(ReportJobState.FAILED, scrub(str(error or status)))
     return ReportJobStatus(ReportJobState.PENDING, status)
+
+
+@dataclass(frozen=True, slots=True)
+class JobProgress:
+    """Where a job stands after :func:`advance_job`.
+
+    ``PENDING``: poll again later (``generated`` when the job was started by this step); ``COMPLETED``: download it;
+    ``FAILED``: the service said so, or (``overdue``) it stayed pending longer than allowed.
+    """
+
+    handle: ReportJobHandle
+    state: ReportJobState
+    detail: str = ""
+    generated: bool = False
+    overdue: bool = False
+
+
+class ReportJobsAPI(Protocol):
+    """What :func:`advance_job` needs: :class:`ReportsMicroservice` (``client.report_jobs``) or a test double."""
+
+    def generate(self, report_name: str, parameters: Mapping[str, Any]) -> ReportJobHandle: ...
+
+    def poll(self, handle: ReportJobHandle) -> ReportJobStatus: ...
+
+
+def advance_job(
+    jobs: ReportJobsAPI,
+    handle: ReportJobHandle | None,
+    report_name: str,
+    parameters: Mapping[str, Any],
+    *,
+    now: float,
+    max_wait_seconds: float,
+) -> JobProgress:
+    """One step of a job: generate it when there is no ``handle`` yet, else poll it once.
+
+    A job still pending ``max_wait_seconds`` after it was generated counts as failed (``overdue``).
+    """
+    if handle is None:
+        return JobProgress(jobs.generate(report_name, parameters), ReportJobState.PENDING, "generated", True)
+    status = jobs.poll(handle)
+    if status.state is ReportJobState.PENDING:
+        waited = now - handle.created_at
+        if waited > max_wait_seconds:
+            detail = f"still {status.detail or 'pending'} after {int(waited)} s"
+            return JobProgress(handle, ReportJobState.FAILED, detail, overdue=True)
+    return JobProgress(handle, status.state, status.detail)
 
 
 class ReportsMicroservice:

@@ -48,7 +48,7 @@ window being inclusive for these reports), ``{from_day}``/``{to_day}`` (``YYYYMM
 ``{virtual_events}``, ``{playback_contexts}``: comma-joined in getCsvFromStringParams, a JSON list in the
 microservice when the value is the placeholder alone. A parameter whose value comes out empty is not sent.
 Room reports 6000/6001/6002 get their parameters and column layout from the session reports
-(:data:`kauto.automations.sessions.ROOM_REPORTS`) when ``params`` is not given.
+(:data:`kauto.automations.room_reports.ROOM_REPORTS`) when ``params`` is not given.
 
 Aggregated report types (one row per entry, user, device, country over the window) split past the row limit give
 one row per part for an entity seen in several parts; additive metrics (plays, minutes) still sum to the week. Per
@@ -66,7 +66,7 @@ import msgspec
 from msgspec import Meta
 
 from kauto.automation_config import AutomationConfig
-from kauto.automations.sessions import ROOM_REPORTS
+from kauto.automations.room_reports import ROOM_REPORTS
 from kauto.config import Schema, is_partner_id
 from kauto.validation import ConfigErrors, join, validate
 from kauto.weekly.schema import (

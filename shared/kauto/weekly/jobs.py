@@ -40,14 +40,13 @@ import math
 import queue
 import threading
 import zoneinfo
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from kauto.automations.errors import RetryLaterError
-from kauto.automations.sessions import ROOM_REPORTS
+from kauto.automations.room_reports import ROOM_REPORTS
 from kauto.automations.telemetry import count, logger
 from kauto.aws.alerts import Alert, Severity
 from kauto.aws.s3_writer import CheckpointError, ObjectStore, ObjectTooLargeError, ObjectWriter, SourceCall
@@ -63,8 +62,9 @@ from kauto.kaltura import (
     ReportJobState,
     ReportTable,
 )
+from kauto.kaltura.microservice import advance_job
 from kauto.kaltura.reports import DELIMITER, MAX_CSV_ROWS, MAX_TABLE_ROWS
-from kauto.kaltura.transport import ByteSink
+from kauto.kaltura.streams import stream_into
 from kauto.weekly import digest
 from kauto.weekly.config import LIST_PLACEHOLDERS, Pieces, RowLimit, Surface, WeeklyReport, parse_template
 from kauto.weekly.deps import WeeklyDeps
@@ -90,8 +90,6 @@ MAX_PIECES_PER_DAY = 288
 MAX_JOB_ATTEMPTS = 5
 RETRY_BASE_SECONDS = 30
 MAX_RETRY_SECONDS = 900
-PIPE_DEPTH = 8
-"""Chunks (of the client's 64 KiB) buffered between a Kaltura download and the cleaner."""
 WRITE_BATCH_CHARS = 256 * 1024
 """Cleaned records are handed to the writer in batches of about this size (one call per record is slow)."""
 UPLOAD_QUEUE_DEPTH = 32
@@ -543,7 +541,8 @@ class _DownloadSource:
     def write_piece(self, plan: Mapping[str, Any], piece: tuple[int, int], output: _Output, prefetched: Any) -> None:
         stream_into(
             lambda sink: self._client.report_jobs.download(self._handle, sink),
-            lambda chunks: output.write(output.cleaner.clean_bytes(chunks)),
+            # The Reports Microservice writes RFC 4180 CSV (quoted cells), unlike the API's raw CSV actions.
+            lambda chunks: output.write(output.cleaner.clean_quoted_bytes(chunks)),
         )
 
     def source_call(self, plan: Mapping[str, Any]) -> SourceCall:
@@ -558,29 +557,26 @@ def _microservice_step(job: JobRecord, client: KalturaClient, deps: WeeklyDeps) 
     """Generate, then poll once per step (re-enqueued with a delay), then download
     (docs/kaltura.md#reports-microservice)."""
     state = dict(job.continuation or {})
-    poll_delay = job.limits.poll_seconds
-    if "handle" not in state:
-        params = render_params(job, job.window.start, job.window.end, lists=True)
-        handle = client.report_jobs.generate(_must(job.report.report_name, "report_name"), params)
-        logger.info("microservice report requested", extra=_job_log(job))
-        return StepResult(
-            continuation={"handle": handle.to_dict(), "params": params}, delay_seconds=poll_delay, waiting=True
-        )
-    handle = ReportJobHandle.from_dict(state["handle"])
-    status = client.report_jobs.poll(handle)
-    if status.state is ReportJobState.FAILED:
-        raise ReportJobFailedError(f"Reports Microservice report {handle.report_name} failed: {status.detail}")
-    if status.state is ReportJobState.PENDING:
-        waited = deps.clock() - handle.created_at
-        if waited > job.limits.max_wait_seconds:
+    stored = state.get("handle")
+    params = state.get("params") or render_params(job, job.window.start, job.window.end, lists=True)
+    progress = advance_job(
+        client.report_jobs,
+        ReportJobHandle.from_dict(stored) if stored is not None else None,
+        _must(job.report.report_name, "report_name"),
+        params,
+        now=deps.clock(),
+        max_wait_seconds=job.limits.max_wait_seconds,
+    )
+    if progress.state is ReportJobState.FAILED:
+        if progress.overdue:
             count("ReportJobPastDeadline")
-            raise ReportJobFailedError(
-                f"Reports Microservice report {handle.report_name} still {status.detail or 'pending'} "
-                f"after {int(waited)} s"
-            )
-        return StepResult(continuation=state, delay_seconds=poll_delay, waiting=True)
-    result = _run_pieces(job, _DownloadSource(job, client, handle, state.get("params") or {}), deps, None)
-    return result
+        raise ReportJobFailedError(f"Reports Microservice report {progress.handle.report_name}: {progress.detail}")
+    if progress.state is ReportJobState.PENDING:
+        if progress.generated:
+            logger.info("microservice report requested", extra=_job_log(job))
+        continuation = {"handle": progress.handle.to_dict(), "params": params}
+        return StepResult(continuation=continuation, delay_seconds=job.limits.poll_seconds, waiting=True)
+    return _run_pieces(job, _DownloadSource(job, client, progress.handle, params), deps, None)
 
 
 def render_params(job: JobRecord, start: int, end: int, *, lists: bool) -> dict[str, str | list[str]]:
@@ -780,79 +776,6 @@ def table_section(chunks: Iterable[bytes]) -> Iterator[bytes]:
             return
         if len(head) > _PREAMBLE_LIMIT:
             raise CsvFormatError("a CSV export has no table section in its first MiB")
-
-
-# ------------------------------------------------------------------------------------------ push -> pull bridge
-
-
-class _PipeClosedError(Exception):
-    """The reading side stopped: the download is abandoned."""
-
-
-_END = object()
-
-
-class _ChunkPipe:
-    """Bridges the client's push-style download (``sink.write``) to the cleaner's pull-style iterator; the download
-    thread blocks once ``depth`` chunks wait, so memory stays bounded."""
-
-    def __init__(self, depth: int = PIPE_DEPTH) -> None:
-        self._queue: queue.Queue[object] = queue.Queue(maxsize=depth)
-        self._closed = threading.Event()
-
-    def write(self, data: bytes, /) -> None:
-        self._put(bytes(data))
-
-    def finish(self, error: BaseException | None) -> None:
-        self._put(error if error is not None else _END)
-
-    def close(self) -> None:
-        self._closed.set()
-
-    def chunks(self) -> Iterator[bytes]:
-        while True:
-            item = self._queue.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            if isinstance(item, bytes):
-                yield item
-
-    def _put(self, item: object) -> None:
-        while not self._closed.is_set():
-            try:
-                self._queue.put(item, timeout=_PIPE_POLL_SECONDS)
-            except queue.Full:
-                continue
-            return
-        raise _PipeClosedError
-
-
-def stream_into(produce: Callable[[ByteSink], object], consume: Callable[[Iterator[bytes]], None]) -> None:
-    """Run ``produce(sink)`` (a download) in a helper thread and ``consume(chunks)`` here, through a bounded pipe.
-
-    An error on either side stops both and is raised here (the download's own typed error when it failed).
-    """
-    pipe = _ChunkPipe()
-
-    def download() -> None:
-        try:
-            produce(pipe)
-        except _PipeClosedError:
-            return
-        except BaseException as error:
-            pipe.finish(error)
-            return
-        pipe.finish(None)
-
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weekly-report-download") as pool:
-        future = pool.submit(download)
-        try:
-            consume(pipe.chunks())
-        finally:
-            pipe.close()  # unblocks the download if the reader stopped early or failed
-        future.result()
 
 
 def _must(value: T | None, setting: str) -> T:

@@ -17,7 +17,15 @@ from typing import Any
 from kauto.automation_config import build_automation_config
 from kauto.automations.deps import AutomationDeps
 from kauto.errors import QueueUnavailableError
-from kauto.kaltura import Entry, KalturaStreamInterruptedError, StreamResult, VendorTask
+from kauto.kaltura import (
+    Entry,
+    KalturaStreamInterruptedError,
+    ReportJobHandle,
+    ReportJobState,
+    ReportJobStatus,
+    StreamResult,
+    VendorTask,
+)
 from kauto_local.fakes import InMemoryAlertPublisher, InMemoryEventQueue, InMemoryLedger, InMemoryObjectStore
 
 PARTNER_ID = 1234567
@@ -171,6 +179,44 @@ class _Entries:
         return iter([Entry.from_api(raw) for raw in sorted(found, key=lambda raw: raw[time_field])])
 
 
+@dataclass
+class CollabGenerate:
+    report_name: str
+    parameters: dict[str, Any]
+    privileges: str
+
+
+class _ReportJobs:
+    """The Reports Microservice: ``collab_bodies[name]`` is served after ``pending_polls`` pending answers;
+    ``collab_failures[name]`` makes the job fail. Bodies are RFC 4180 CSV, streamed in odd-sized chunks."""
+
+    def __init__(self, kaltura: FakeKaltura, privileges: str = "") -> None:
+        self._kaltura = kaltura
+        self._privileges = privileges
+
+    def generate(self, report_name: str, parameters: Mapping[str, Any]) -> ReportJobHandle:
+        kaltura = self._kaltura
+        kaltura.collab_generated.append(CollabGenerate(report_name, dict(parameters), self._privileges))
+        job_id = f"job{len(kaltura.collab_generated)}"
+        kaltura.collab_polls[job_id] = 0
+        return ReportJobHandle(PARTNER_ID, "https://reports.example", job_id, report_name, kaltura.clock())
+
+    def poll(self, handle: ReportJobHandle) -> ReportJobStatus:
+        kaltura = self._kaltura
+        kaltura.collab_polls[handle.session_id] += 1
+        if handle.report_name in kaltura.collab_failures:
+            return ReportJobStatus(ReportJobState.FAILED, kaltura.collab_failures[handle.report_name])
+        if kaltura.collab_polls[handle.session_id] <= kaltura.collab_pending_polls:
+            return ReportJobStatus(ReportJobState.PENDING, "pending")
+        return ReportJobStatus(ReportJobState.COMPLETED, "completed")
+
+    def download(self, handle: ReportJobHandle, sink: Any) -> StreamResult:
+        body = self._kaltura.collab_bodies.get(handle.report_name, b"")
+        for chunk in _chunks(body, self._kaltura.chunk_size):
+            sink.write(chunk)
+        return StreamResult(len(body), hashlib.sha256(body).hexdigest(), body.count(b"\n"))
+
+
 class _Reach:
     def __init__(self, kaltura: FakeKaltura) -> None:
         self._kaltura = kaltura
@@ -208,6 +254,12 @@ class FakeKaltura:
         self.break_after_bytes: int | None = None
         self.room_filter_matches_parents = False
         """Whether report 6000's ``entry_ids`` also selects the breakout rows of the rooms named (unverified)."""
+        self.collab_bodies: dict[str, bytes] = {}
+        self.collab_failures: dict[str, str] = {}
+        self.collab_pending_polls = 0
+        self.collab_generated: list[CollabGenerate] = []
+        self.collab_polls: dict[str, int] = {}
+        self.clock: Any = lambda: NOW
         self.reports = _Reports(self)
         self.entries_api = _Entries(self)
         self.reach = _Reach(self)
@@ -351,11 +403,16 @@ def _chunks(body: bytes, size: int) -> Iterator[bytes]:
 class _ClientView:
     """What ``deps.kaltura(pid)`` returns: the fake under the attribute names of ``KalturaClient``."""
 
-    def __init__(self, fake: FakeKaltura) -> None:
+    def __init__(self, fake: FakeKaltura, privileges: str = "") -> None:
+        self._fake = fake
         self.reports = fake.reports
         self.entries = fake.entries_api
         self.reach = fake.reach
         self.call = fake.call
+        self.report_jobs = _ReportJobs(fake, privileges)
+
+    def with_privileges(self, extra: str) -> _ClientView:
+        return _ClientView(self._fake, extra)
 
 
 def make_deps(
@@ -369,6 +426,7 @@ def make_deps(
 ) -> AutomationDeps:
     """AutomationDeps on in-memory fakes; ``config`` is the override document (merged over the bundled defaults)."""
     ledger = ledger or InMemoryLedger(clock=clock)
+    kaltura.clock = clock
     view = _ClientView(kaltura)
     return AutomationDeps(
         config=build_automation_config(dict(config or {})),

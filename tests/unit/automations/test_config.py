@@ -121,6 +121,36 @@ def test_weekly_section_is_kept_as_written_once_valid() -> None:
             {"defaults": {"thresholds": {"attendee_engagement_below": -1}}},
             "defaults.thresholds.attendee_engagement_below",
         ),
+        (
+            {"defaults": {"session_reports": {"reports": [6000, "privateTranscripts"]}}},
+            "defaults.session_reports.reports[1]",
+        ),
+        ({"defaults": {"session_reports": {"reports": [6000, True]}}}, "defaults.session_reports.reports[1]"),
+        (
+            {"defaults": {"session_reports": {"reports": [6000, "moderatorTranscripts"]}}},
+            "defaults.session_reports.reports",
+        ),
+        (
+            {"defaults": {"session_reports": {"pending_limit_seconds": 59}}},
+            "defaults.session_reports.pending_limit_seconds",
+        ),
+        ({"defaults": {"session_reports": {"summary_page": 1}}}, "defaults.session_reports.summary_page"),
+        (
+            {"defaults": {"thresholds": {"poll_participation_below": 1.5}}},
+            "defaults.thresholds.poll_participation_below",
+        ),
+        (
+            {"defaults": {"thresholds": {"chat_participation_below": "0.5"}}},
+            "defaults.thresholds.chat_participation_below",
+        ),
+        (
+            {"defaults": {"thresholds": {"unresolved_moderation_above": -1}}},
+            "defaults.thresholds.unresolved_moderation_above",
+        ),
+        (
+            {"defaults": {"thresholds": {"alert_on_zero_attendees": None}}},
+            "defaults.thresholds.alert_on_zero_attendees",
+        ),
         ({"defaults": {"alerts": {"credit_period": "month"}}}, "defaults.alerts.credit_period"),
         ({"defaults": {"sweep": {"max_slice_results": 10001}}}, "defaults.sweep.max_slice_results"),
         ({"defaults": {"sweep": {"overlap_seconds": 86400}}}, "defaults.sweep.overlap_seconds"),
@@ -130,6 +160,27 @@ def test_weekly_section_is_kept_as_written_once_valid() -> None:
 def test_invalid_settings_are_named_by_their_path(override: dict[str, Any], setting: str) -> None:
     # Deployment-wide problems raise, a partner's disable that partner: the checker lists both.
     assert setting in [problem.path for problem in automation_problems(json.dumps(override))]
+
+
+def test_session_report_names_and_participation_rules_are_accepted() -> None:
+    config = build_automation_config(
+        {
+            "defaults": {
+                "session_reports": {
+                    "reports": [6000, "pollsActivity", "groupChatTranscripts"],
+                    "transcripts_enabled": True,
+                    "pending_limit_seconds": 600,
+                },
+                "thresholds": {"poll_participation_below": 0.5, "unresolved_moderation_above": 0},
+            }
+        }
+    )
+
+    rules, thresholds = config.defaults.session_reports, config.defaults.thresholds
+    assert rules.reports == (6000, "pollsActivity", "groupChatTranscripts")
+    assert (rules.transcripts_enabled, rules.pending_limit_seconds, rules.summary_page) == (True, 600, True)
+    assert (thresholds.poll_participation_below, thresholds.chat_participation_below) == (0.5, None)
+    assert (thresholds.unresolved_moderation_above, thresholds.alert_on_zero_attendees) == (0, False)
 
 
 def test_invalid_json_is_a_config_error_without_the_text() -> None:

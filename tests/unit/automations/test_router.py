@@ -28,7 +28,9 @@ def harness() -> Harness:
 def session_calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, Any]]:
     calls: list[tuple[str, Any]] = []
     monkeypatch.setattr(
-        router.sessions, "handle_meeting_recording_ready", lambda event, entry, deps: calls.append(("recording", entry))
+        router.recordings,
+        "handle_meeting_recording_ready",
+        lambda event, entry, deps: calls.append(("recording", entry)),
     )
     monkeypatch.setattr(router.sessions, "pull_session_reports", lambda event, deps: calls.append(("session", event)))
     return calls

@@ -13,18 +13,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from kauto.automations.recordings import handle_meeting_recording_ready
+from kauto.automations.room_reports import stream_report_csv
+from kauto.automations.session_events import RoomSession, SessionEventError, session_ended_event, session_from_event
 from kauto.automations.sessions import (
     NO_DATA_MAX_ATTEMPTS,
     NO_DATA_RETRY_SECONDS,
-    RoomSession,
-    SessionEventError,
     SessionPullInProgressError,
     SessionPullStatus,
-    handle_meeting_recording_ready,
     pull_session_reports,
-    session_ended_event,
-    session_from_event,
-    stream_report_csv,
 )
 from kauto.automations.telemetry import logger
 from kauto.aws.s3_writer import report_key
@@ -181,7 +178,11 @@ def test_reports_land_under_the_session_prefix_with_the_session_rows_only(
     assert outcome.status is SessionPullStatus.PULLED
     objects = deps.store.objects  # type: ignore[attr-defined]
     assert sorted(objects) == sorted(
-        [*(report_key(PREFIX, name) for name in ("room_data", "attendees", "breakouts")), PREFIX + "manifest.json"]
+        [
+            *(report_key(PREFIX, name) for name in ("room_data", "attendees", "breakouts")),
+            PREFIX + "manifest.json",
+            PREFIX + "summary.html",
+        ]
     )
     room_data = read_csv(objects[report_key(PREFIX, "room_data")])
     assert [(row["entry_id"], row["cue_point_id"]) for row in room_data] == [(ROOM, SESSION_ID)]

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 from kauto.automations.captions import caption_pk, decision_sk
-from kauto.automations.sessions import RoomSession, pull_session_reports, session_ended_event, session_from_event
+from kauto.automations.session_events import RoomSession, session_ended_event, session_from_event
+from kauto.automations.sessions import pull_session_reports
 from kauto.automations.sweep import (
     MIN_SECONDS_LEFT,
     SweepError,
@@ -93,6 +94,22 @@ def test_ended_sessions_not_yet_pulled_are_enqueued_once(kaltura: FakeKaltura, c
     assert int(sessions_call.params["from_date"]) <= NOW - LOOKBACK - 12 * 3600
     assert report.totals()["enqueued"] == 2
     assert watermark(deps, SweepPart.SESSIONS) is not None
+
+
+def test_done_sessions_with_failed_reports_are_sent_again_to_retry_them(kaltura: FakeKaltura, clock: FakeClock) -> None:
+    for session_id in ("1_failed", "1_gave_up", "1_fine"):
+        kaltura.add_session(Session("1_roomA", session_id, NOW - 5000, NOW - 1000))
+    deps = make_deps(kaltura, clock, sweep_config())
+    pk = f"session#{PARTNER_ID}#1_roomA"
+    deps.ledger.put(pk, "1_failed", {"state": "done", "failed_reports": ["pollsActivity"], "report_retries": 1})
+    deps.ledger.put(pk, "1_gave_up", {"state": "done", "failed_reports": ["pollsActivity"], "report_retries": 3})
+    deps.ledger.put(pk, "1_fine", {"state": "done", "failed_reports": []})
+
+    run_sweep(deps, NOW)
+
+    (event,) = sent(deps)
+    assert event.dedupe_key == f"sweep:session:{PARTNER_ID}:1_roomA:1_failed:retry-reports:1"
+    assert event.fields["retryReports"] == 1
 
 
 def test_a_sweep_event_is_pulled_by_the_session_path(kaltura: FakeKaltura, clock: FakeClock) -> None:

@@ -10,10 +10,16 @@ import pytest
 from kauto.automation_config import ThresholdRules
 from kauto.automations.thresholds import (
     ATTENDEE_ENGAGEMENT_LOW,
+    CHAT_PARTICIPATION_LOW,
+    POLL_PARTICIPATION_LOW,
     SESSION_ENGAGEMENT_LOW,
     SESSION_UNIQUE_USERS_LOW,
+    SESSION_ZERO_ATTENDEES,
+    UNRESOLVED_MODERATION_HIGH,
+    ParticipationCounts,
     SessionKey,
     SessionMetrics,
+    participation_alerts,
     publish_session_alerts,
     session_alerts,
 )
@@ -134,3 +140,56 @@ def test_each_rule_fires_once_per_session_however_often_it_is_evaluated() -> Non
         SESSION_UNIQUE_USERS_LOW,
         ATTENDEE_ENGAGEMENT_LOW,
     }
+
+
+# ------------------------------------------------------------------------------------------------ participation
+
+
+def participation_rules(**changes: Any) -> ThresholdRules:
+    return ThresholdRules(None, None, None, **changes)
+
+
+def participation_names(counts: ParticipationCounts, rules: ThresholdRules) -> list[str]:
+    return [alert.rule for alert in participation_alerts(SESSION, counts, rules, links=LINKS)]
+
+
+def test_poll_participation_needs_polls_held_and_a_share_below_the_threshold() -> None:
+    rules = participation_rules(poll_participation_below=0.5)
+
+    assert participation_names(ParticipationCounts(10, 2, 4), rules) == [POLL_PARTICIPATION_LOW]
+    assert participation_names(ParticipationCounts(10, 2, 5), rules) == [], "half is not below half"
+    assert participation_names(ParticipationCounts(10, 0, 0), rules) == [], "no poll held"
+    assert participation_names(ParticipationCounts(10, None, None), rules) == [], "polls not pulled"
+
+
+def test_chat_moderation_and_zero_attendee_rules() -> None:
+    rules = participation_rules(
+        chat_participation_below=0.2, unresolved_moderation_above=3, alert_on_zero_attendees=True
+    )
+
+    assert participation_names(ParticipationCounts(10, chatters=1, unresolved_threads=4), rules) == [
+        CHAT_PARTICIPATION_LOW,
+        UNRESOLVED_MODERATION_HIGH,
+    ]
+    assert participation_names(ParticipationCounts(10, chatters=2, unresolved_threads=3), rules) == []
+    assert participation_names(ParticipationCounts(0), rules) == [SESSION_ZERO_ATTENDEES]
+    assert participation_names(ParticipationCounts(0), participation_rules()) == [], "off by default"
+
+
+def test_participation_alerts_carry_counts_and_link_the_summary_page() -> None:
+    links = {**LINKS, "summary_page": "s3://bucket/sessions/x/summary.html"}
+    (alert,) = participation_alerts(
+        SESSION, ParticipationCounts(8, 1, 2), participation_rules(poll_participation_below=0.5), links=links
+    )
+
+    assert alert.details["poll_respondents"] == 2 and alert.details["attendees"] == 8
+    assert alert.links == ("s3://bucket/sessions/x/summary.html", "s3://bucket/sessions/x/manifest.json")
+
+
+def test_metrics_survive_the_ledger_round_trip() -> None:
+    metrics = metrics_for(attendee_rates=("0.1", "0.9"), below=0.3)
+
+    again = SessionMetrics.from_state(json.loads(json.dumps(metrics.to_state())), attendee_engagement_below=0.3)
+
+    assert again.summary() == metrics.summary()
+    assert again.attendees_with_rate == metrics.attendees_with_rate

@@ -276,3 +276,29 @@ def test_output_is_streamed_row_by_row() -> None:
     records = CsvCleaner().clean_bytes(source())
     assert next(records) == "a\r\n"
     assert next(records) == "1\r\n"
+
+
+def test_rfc_4180_input_keeps_quoted_commas_quotes_and_line_breaks_and_is_neutralized() -> None:
+    body = (
+        b"\xef\xbb\xbfuserId,message,sentAt\r\n"
+        b'u1,"Hello, all",2025-09-15T10:00:00.000Z\r\n'
+        b'u2,"=HYPERLINK(""http://x"")\nsecond line",2025-09-15T10:01:00.000Z\r\n'
+        b"u3,plain,2025-09-15T10:02:00.000Z\r\n"
+    )
+    for size in (1, 3, 7, len(body)):
+        cleaner = CsvCleaner(CsvSpec(preferred_columns=("userId", "message")), row_filter=lambda r: r["userId"] != "u3")
+        records = list(cleaner.clean_quoted_bytes(body[i : i + size] for i in range(0, len(body), size)))
+        parsed = list(csv.reader(io.StringIO("".join(records), newline="")))
+        assert parsed == [
+            ["userId", "message", "sentAt"],
+            ["u1", "Hello, all", "2025-09-15T10:00:00.000Z"],
+            ["u2", '\'=HYPERLINK("http://x")\nsecond line', "2025-09-15T10:01:00.000Z"],
+        ], size
+        assert cleaner.stats.rows_filtered == 1
+
+
+def test_rfc_4180_input_that_is_not_csv_is_refused() -> None:
+    cleaner = CsvCleaner()
+
+    with pytest.raises(CsvFormatError, match="RFC 4180"):
+        list(cleaner.clean_quoted_bytes([b'a,b\r\n"unterminated,1\r\n']))

@@ -87,6 +87,23 @@ def test_local_mode_builds_a_ks_v2_with_the_configured_user_and_privileges(
     ]
 
 
+def test_a_client_with_extra_privileges_has_a_ks_of_its_own(
+    make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura
+) -> None:
+    fake_kaltura.route("baseentry", "get", ENTRY)
+    client = make_client()
+    privileged = client.with_privileges("virtualeventid:4321")
+
+    privileged.entries.get("1_a")
+    client.entries.get("1_b")
+    client.with_privileges("virtualeventid:4321").entries.get("1_c")
+
+    first, plain, again = (decode_ks_v2(r.form["ks"], SECRET)[2] for r in fake_kaltura.requests)
+    assert first[:2] == [("disableentitlement", ""), ("virtualeventid", "4321")]
+    assert ("virtualeventid", "4321") not in plain, "the client's own KS is unchanged"
+    assert again == first, "the privileged KS is cached like the client's own"
+
+
 def test_ks_is_cached_and_refreshed_shortly_before_expiry(
     make_client: Callable[..., KalturaClient], fake_kaltura: FakeKaltura, fake_clock: FakeClock
 ) -> None:

@@ -1,4 +1,5 @@
-"""Inline SVG charts for the weekly digest: no plotting library, no external asset, every text escaped.
+"""Inline SVG charts for the pages (weekly digest, session summary): no plotting library, no external asset,
+every text escaped.
 
 The charts are HTML fragments: a ``<figure class="chart-figure">`` whose ``<figcaption class="chart-title">`` shows
 the title (with the unit, which the caller puts in it) at the page's text size, whatever the SVG is scaled to on a

@@ -6,7 +6,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import pytest
-from kauto.weekly.charts import (
+from kauto.pages.charts import (
     PREVIOUS_COLOR,
     Series,
     bar_chart,
