@@ -34,8 +34,9 @@ REPORTS = [
     {"name": "platforms", "surface": "getTable", "report_type": 21},
 ]
 GOOD_CONFIG = {"weekly": {"partners": {str(PARTNER_ID): {"reports": REPORTS}}}}
-# An operator's typo in the automation configuration: the weekly scheduler cannot start any run with it.
-BROKEN_CONFIG = {"weekly": {"partners": {str(PARTNER_ID): {"reports": [{"name": "top_content", "surface": "nope"}]}}}}
+# An operator's typo in the deployment-wide weekly section (a zone that does not exist): the weekly scheduler cannot
+# start any run with it. (A mistake inside one partner's section only disables that partner: see test_config_isolation.)
+BROKEN_CONFIG = {"weekly": {"time_zone": "Europe/Atlantis", "partners": {str(PARTNER_ID): {"reports": REPORTS}}}}
 SCHEDULER_DIR = Path(__file__).resolve().parents[2] / "functions" / "weekly_scheduler"
 
 
@@ -105,7 +106,7 @@ def test_a_failing_weekly_run_lands_in_its_on_failure_queue_alarms_and_is_replay
     assert record["requestPayload"] == dict(schedule.input)
     assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
     assert set(record["responsePayload"]) == {"errorMessage", "errorType", "stackTrace"}
-    assert record["responsePayload"]["errorType"] == "ConfigError"
+    assert record["responsePayload"]["errorType"] == "ConfigErrors"  # every problem of the document at once
     assert record["responsePayload"]["stackTrace"][0].startswith(f'  File "{SCHEDULER_DIR / "app.py"}"')
     assert queue_depth(aws.client("sqs"), jobs_url) == 0  # nothing was started
 
