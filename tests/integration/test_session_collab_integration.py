@@ -18,7 +18,7 @@ from urllib.parse import unquote
 import pytest
 from browser import Chromium, save_screenshot
 from kauto.aws.s3_writer import report_key
-from room_stack import PARTNER_ID, AutomationStack, WorkerRun, automation_stack
+from product_stack import PARTNER_ID, ProductStack, WorkerRun, product_stack
 
 pytestmark = pytest.mark.integration
 
@@ -44,14 +44,14 @@ CONFIG = {
 
 
 @pytest.fixture
-def stack(moto_aws: str) -> Iterator[AutomationStack]:
-    with automation_stack(CONFIG) as running:
+def stack(moto_aws: str) -> Iterator[ProductStack]:
+    with product_stack(CONFIG) as running:
         running.sim.microservice.pending_seconds = 60
         running.sim.microservice.in_progress_seconds = 60
         yield running
 
 
-def add_session(stack: AutomationStack, **changes: Any) -> Any:
+def add_session(stack: ProductStack, **changes: Any) -> Any:
     now = int(time.time())
     values: dict[str, Any] = {
         "room_name": "Town hall, Q3",
@@ -114,7 +114,7 @@ def check_summary_page(objects: dict[str, bytes], prefix: str, tmp_path: Path, c
     assert Path(unquote(linked.removeprefix("file://"))).exists(), "a CSV link resolves to its file in the layout"
 
 
-def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[WorkerRun]:
+def poll_until_done(stack: ProductStack, *, max_polls: int = 8) -> list[WorkerRun]:
     """Run the worker; while it left a delayed re-delivery, move Kaltura's clock on and let the delay pass."""
     runs = [stack.run_worker()]
     while stack.release_delayed():
@@ -125,7 +125,7 @@ def poll_until_done(stack: AutomationStack, *, max_polls: int = 8) -> list[Worke
 
 
 def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
-    stack: AutomationStack, tmp_path: Path, chromium: Chromium
+    stack: ProductStack, tmp_path: Path, chromium: Chromium
 ) -> None:
     session = add_session(stack)
     add_session(stack, room_name="Other room", chat_messages=5, polls=1)  # noise: another room, same time
@@ -175,7 +175,7 @@ def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
     assert stack.alerts() == []
 
 
-def test_a_failed_chat_report_does_not_block_the_room_reports(stack: AutomationStack) -> None:
+def test_a_failed_chat_report_does_not_block_the_room_reports(stack: ProductStack) -> None:
     stack.sim.microservice.failures["pollsActivity"] = "virtual event not found"
     session = add_session(stack)
 
