@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 import pytest
 from browser import Chromium, save_screenshot
-from kauto.aws.s3_writer import report_key
+from kauto.aws.report_keys import report_key
 from product_stack import PARTNER_ID, ProductStack, WorkerRun, product_stack
 
 pytestmark = pytest.mark.integration

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from kauto.aws.s3_writer import report_key
+from kauto.aws.report_keys import report_key
 from kauto_local.simulator import Attendee
 from product_stack import PARTNER_ID, ProductStack, product_stack
 

@@ -19,15 +19,9 @@ from kauto.automation_config import build_automation_config
 from kauto.aws.alerts import SnsAlertPublisher
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger
-from kauto.aws.s3_writer import (
-    Manifest,
-    ManifestFile,
-    S3ObjectStore,
-    SourceCall,
-    report_key,
-    weekly_prefix,
-    write_manifest,
-)
+from kauto.aws.manifest import Manifest, ManifestFile, SourceCall, write_manifest
+from kauto.aws.report_keys import report_key, weekly_prefix
+from kauto.aws.s3_writer import S3ObjectStore
 from kauto.csvclean import ROOM_DATA_SPEC, CsvCleaner, CsvSpec
 from kauto.kaltura import ReportGraph
 from kauto.weekly.config import parse_weekly_config

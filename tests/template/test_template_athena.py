@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from kauto.automations.collab_reports import COLLAB_REPORTS
 from kauto.aws.audit import FACT_COLUMNS, audit_partition
-from kauto.aws.s3_writer import report_key, session_prefix, weekly_prefix
+from kauto.aws.report_keys import report_key, session_prefix, weekly_prefix
 from kauto.csvclean import ISO_SUFFIX, ROOM_ATTENDEES_SPEC, ROOM_BREAKOUTS_SPEC, ROOM_DATA_SPEC, CsvSpec
 
 OPEN_CSV_SERDE = "org.apache.hadoop.hive.serde2.OpenCSVSerde"

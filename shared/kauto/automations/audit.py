@@ -39,7 +39,7 @@ from kauto.aws.audit import (
     AuditTrail,
 )
 from kauto.aws.ledger import Item, Ledger
-from kauto.aws.s3_writer import ObjectStore
+from kauto.aws.object_store import ObjectStore
 from kauto.errors import DependencyUnavailableError
 from kauto.models import EventKind, KalturaEvent
 

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 
 from kauto.automations.session_events import RoomSession, log_ids
 from kauto.automations.telemetry import logger
-from kauto.aws.s3_writer import ManifestFile, ObjectStore, SourceCall, report_key
+from kauto.aws.manifest import ManifestFile, SourceCall
+from kauto.aws.object_store import ObjectStore
+from kauto.aws.report_keys import report_key
 from kauto.csvclean import CsvCleaner, CsvSpec, RowFilter
 from kauto.errors import ConfigError
 from kauto.kaltura import KalturaError, KalturaNotFoundError, ReportJobHandle, ReportJobState

@@ -18,8 +18,9 @@ from kauto.aws.alerts import AlertPublisher, SnsAlertPublisher
 from kauto.aws.audit import AuditTrail
 from kauto.aws.clients import dynamodb_client, s3_client, sns_client
 from kauto.aws.ledger import DynamoLedger, Ledger
+from kauto.aws.object_store import ObjectStore
 from kauto.aws.queue import SqsEventQueue
-from kauto.aws.s3_writer import ObjectStore, S3ObjectStore
+from kauto.aws.s3_writer import S3ObjectStore
 from kauto.config import MAX_WORKER_TIMEOUT_SECONDS, WorkerSettings, partner_directory, settings_from_env
 from kauto.errors import ConfigError
 from kauto.kaltura import ClientSettings, InvocationBudget, KalturaClient, get_client

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, TypeVar
 
 from kauto.automations.session_events import RoomSession, as_int, log_ids
 from kauto.automations.telemetry import logger
-from kauto.aws.s3_writer import ManifestFile, ObjectStore, SourceCall, report_key
+from kauto.aws.manifest import ManifestFile, SourceCall
+from kauto.aws.object_store import ObjectStore
+from kauto.aws.report_keys import report_key
 from kauto.csvclean import (
     ROOM_ATTENDEES_SPEC,
     ROOM_BREAKOUTS_SPEC,

@@ -24,7 +24,8 @@ from urllib.parse import quote
 from kauto.automations.collab_reports import COLLAB_REPORTS
 from kauto.automations.session_events import RoomSession, as_int
 from kauto.automations.thresholds import ParticipationCounts
-from kauto.aws.s3_writer import ManifestFile, ObjectStore
+from kauto.aws.manifest import ManifestFile
+from kauto.aws.object_store import ObjectStore
 from kauto.pages.charts import format_number, ranking_chart
 from kauto.pages.html import escape, page
 

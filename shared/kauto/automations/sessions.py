@@ -75,8 +75,9 @@ from kauto.automations.telemetry import count, logger
 from kauto.automations.thresholds import SessionMetrics, publish_session_alerts
 from kauto.aws.alerts import Alert, Severity
 from kauto.aws.ledger import OWNER_ATTRIBUTE, STATE_ATTRIBUTE, LedgerConflictError
+from kauto.aws.manifest import Manifest, ManifestFile, write_manifest
 from kauto.aws.queue import MAX_DELAY_SECONDS
-from kauto.aws.s3_writer import Manifest, ManifestFile, session_prefix, write_manifest
+from kauto.aws.report_keys import session_prefix
 from kauto.errors import KautoError
 from kauto.models import EventKind, KalturaEvent
 

@@ -43,7 +43,7 @@ from typing import Any, Self
 
 from kauto.aws.alerts import Alert, AlertOutcome, AlertPeriod, AlertPublisher
 from kauto.aws.ledger import ClaimResult, Item, Ledger, TransitionResult
-from kauto.aws.s3_writer import CSV_CONTENT_TYPE, ObjectStore, ObjectWriter, WriteResult
+from kauto.aws.object_store import CSV_CONTENT_TYPE, ObjectStore, ObjectWriter, WriteResult
 
 logger = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ def object_fact(result: WriteResult) -> AuditFact | None:
 
 
 class AuditingObjectStore:
-    """An :class:`~kauto.aws.s3_writer.ObjectStore` whose completed objects are recorded as ``object_written``."""
+    """An :class:`~kauto.aws.object_store.ObjectStore` whose completed objects are recorded as ``object_written``."""
 
     def __init__(self, store: ObjectStore, trail: AuditTrail) -> None:
         self._store = store

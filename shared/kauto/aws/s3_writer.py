@@ -1,7 +1,7 @@
 """Report output to S3: the streaming multipart writer with checkpoint/resume, behind the object store port.
 
 The port and its errors are in :mod:`kauto.aws.object_store`, the keys in :mod:`kauto.aws.report_keys`, the
-manifest in :mod:`kauto.aws.manifest`; their names stay importable from here for existing callers.
+manifest in :mod:`kauto.aws.manifest`.
 
 Writer (:class:`S3MultipartWriter`, created by :class:`S3ObjectStore`):
 
@@ -41,70 +41,27 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from kauto.aws.manifest import (
-    MANIFEST_VERSION,
-    REDACTED,
-    Manifest,
-    ManifestFile,
-    SourceCall,
-    redact_params,
-    write_manifest,
-)
 from kauto.aws.object_store import (
     CHECKPOINT_PREFIX,
     CSV_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    MAX_KEY_BYTES,
     CheckpointError,
-    ObjectStore,
     ObjectTooLargeError,
-    ObjectWriter,
     ReportStoreError,
-    S3KeyError,
     WriterBase,
-    WriterClosedError,
     WriteResult,
     check_object_key,
 )
-from kauto.aws.report_keys import hive_value, iso_week, manifest_key, report_key, session_prefix, weekly_prefix
 
 __all__ = [
-    "CHECKPOINT_PREFIX",
     "CHECKPOINT_STATE_VERSION",
-    "CSV_CONTENT_TYPE",
     "DEFAULT_PART_SIZE",
-    "JSON_CONTENT_TYPE",
-    "MANIFEST_VERSION",
-    "MAX_KEY_BYTES",
     "MAX_PARTS",
     "MAX_PART_SIZE",
     "MIN_PART_SIZE",
-    "REDACTED",
-    "CheckpointError",
-    "Manifest",
-    "ManifestFile",
-    "ObjectStore",
-    "ObjectTooLargeError",
-    "ObjectWriter",
-    "ReportStoreError",
-    "S3KeyError",
     "S3MultipartWriter",
     "S3ObjectStore",
-    "SourceCall",
-    "WriteResult",
-    "WriterBase",
-    "WriterClosedError",
-    "check_object_key",
-    "hive_value",
-    "iso_week",
-    "manifest_key",
     "max_object_size",
     "part_size_for",
-    "redact_params",
-    "report_key",
-    "session_prefix",
-    "weekly_prefix",
-    "write_manifest",
 ]
 
 logger = logging.getLogger(__name__)

@@ -64,7 +64,8 @@ from kauto.automations.tasks import STATE_NAMES, TASK_SK
 from kauto.automations.telemetry import count, logger
 from kauto.aws.alerts import Alert, Severity
 from kauto.aws.ledger import PK, STATE_ATTRIBUTE
-from kauto.aws.s3_writer import JSON_CONTENT_TYPE, manifest_key, weekly_prefix
+from kauto.aws.object_store import JSON_CONTENT_TYPE
+from kauto.aws.report_keys import manifest_key, weekly_prefix
 from kauto.errors import KautoError
 from kauto.kaltura import KalturaError, ReportFilter, ReportInterval, VendorTaskStatus
 from kauto.weekly.config import Surface, WeeklyReport
@@ -514,7 +515,7 @@ def summary_alert(
 
 
 def manifest_files(raw: bytes) -> list[tuple[str, str, int]]:
-    """``(report name, key, rows)`` of each CSV a run manifest lists (the format of ``kauto.aws.s3_writer``)."""
+    """``(report name, key, rows)`` of each CSV a run manifest lists (the format of :mod:`kauto.aws.manifest`)."""
     try:
         document = json.loads(raw)
         files = [(str(f["report"]), str(f["key"]), int(f.get("rows", 0))) for f in document["files"]]

@@ -1,6 +1,6 @@
 """What the weekly digest reads: report objects in the bucket (streamed) and ledger rows (scanned).
 
-The output ports (:class:`kauto.aws.s3_writer.ObjectStore`, :class:`kauto.aws.ledger.Ledger`) only write and read
+The output ports (:class:`kauto.aws.object_store.ObjectStore`, :class:`kauto.aws.ledger.Ledger`) only write and read
 single rows, so the digest has its own small read port, :class:`DigestSources`:
 
 - :class:`AwsDigestSources`: S3 GetObject (streamed in 1 MiB chunks, never held whole) and a DynamoDB Scan of the
@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from kauto.aws.clients import dynamodb_client, s3_client
 from kauto.aws.ledger import PK, Item, LedgerUnavailableError, is_live, item_from_dynamo
-from kauto.aws.s3_writer import ReportStoreError
+from kauto.aws.object_store import ReportStoreError
 from kauto.config import required_env
 
 READ_CHUNK_BYTES = 1024 * 1024

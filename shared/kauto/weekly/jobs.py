@@ -49,7 +49,8 @@ from kauto.automations.errors import RetryLaterError
 from kauto.automations.room_reports import ROOM_REPORTS
 from kauto.automations.telemetry import count, logger
 from kauto.aws.alerts import Alert, Severity
-from kauto.aws.s3_writer import CheckpointError, ObjectStore, ObjectTooLargeError, ObjectWriter, SourceCall
+from kauto.aws.manifest import SourceCall
+from kauto.aws.object_store import CheckpointError, ObjectStore, ObjectTooLargeError, ObjectWriter
 from kauto.csvclean import ISO_SUFFIX, CsvCleaner, CsvFormatError, CsvSpec
 from kauto.errors import ConfigError, DependencyUnavailableError
 from kauto.kaltura import (

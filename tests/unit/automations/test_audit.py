@@ -16,7 +16,8 @@ from kauto.automations.router import handle_event
 from kauto.automations.tasks import handle_task_status
 from kauto.aws.audit import AUDIT_CONTENT_TYPE, FACT_COLUMNS, AuditTrail
 from kauto.aws.ledger import LedgerUnavailableError
-from kauto.aws.s3_writer import WriteResult, report_key, session_prefix
+from kauto.aws.object_store import WriteResult
+from kauto.aws.report_keys import report_key, session_prefix
 from kauto.kaltura import Entry
 from kauto_local.fakes import InMemoryObjectStore
 from reach_fakes import ITEM_ID, NOW, PARTNER_ID, Harness, api_error, build_harness, entry_ready_event, task_event

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kauto.automations.session_events import RoomSession, session_ended_event
 from kauto.automations.sessions import COLLAB_POLL_SECONDS, SessionPullStatus, pull_session_reports
-from kauto.aws.s3_writer import report_key
+from kauto.aws.report_keys import report_key
 from kauto.errors import ConfigError
 from kauto.models import KalturaEvent
 from room_fakes import PARTNER_ID, FakeClock, FakeKaltura, make_deps, partner_config

@@ -24,7 +24,7 @@ from kauto.automations.sessions import (
     pull_session_reports,
 )
 from kauto.automations.telemetry import logger
-from kauto.aws.s3_writer import report_key
+from kauto.aws.report_keys import report_key
 from kauto.kaltura import Entry, KalturaRateLimitedError, KalturaStreamInterruptedError
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 from room_fakes import (

@@ -10,15 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from aws_support import FakeClock
 from kauto.aws.alerts import Alert, AlertInFlightError, AlertPeriod, AlertPublishError, Severity
-from kauto.aws.s3_writer import (
-    CSV_CONTENT_TYPE,
-    JSON_CONTENT_TYPE,
-    Manifest,
-    ManifestFile,
-    SourceCall,
-    WriterClosedError,
-    write_manifest,
-)
+from kauto.aws.manifest import Manifest, ManifestFile, SourceCall, write_manifest
+from kauto.aws.object_store import CSV_CONTENT_TYPE, JSON_CONTENT_TYPE, WriterClosedError
 from kauto.csvclean import ROOM_DATA_SPEC, CsvCleaner
 from kauto_local.fakes import InMemoryAlertPublisher, InMemoryLedger, InMemoryObjectStore, SimulatedCrash
 

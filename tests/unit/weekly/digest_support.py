@@ -13,7 +13,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from kauto.automation_config import build_automation_config
-from kauto.aws.s3_writer import Manifest, ManifestFile, SourceCall, report_key, weekly_prefix, write_manifest
+from kauto.aws.manifest import Manifest, ManifestFile, SourceCall, write_manifest
+from kauto.aws.report_keys import report_key, weekly_prefix
 from kauto.csvclean import ROOM_ATTENDEES_SPEC, ROOM_DATA_SPEC, CsvCleaner, CsvSpec
 from kauto.kaltura import KalturaRateLimitedError, ReportFilter, ReportGraph
 from kauto.weekly.config import parse_weekly_config

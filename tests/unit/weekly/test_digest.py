@@ -22,7 +22,7 @@ from digest_support import (
     make_world,
     write_run,
 )
-from kauto.aws.s3_writer import weekly_prefix
+from kauto.aws.report_keys import weekly_prefix
 from kauto.weekly.digest import (
     DIGEST_HTML,
     DIGEST_JSON,

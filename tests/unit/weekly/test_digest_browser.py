@@ -11,7 +11,7 @@ import pytest
 from browser import Chromium, save_screenshot
 from digest_support import PARTNER_ID, PREVIOUS_WEEK, WEEK, DigestWorld, add_task, at, make_world, write_run
 from kauto.aws.alerts import Alert, Severity
-from kauto.aws.s3_writer import weekly_prefix
+from kauto.aws.report_keys import weekly_prefix
 from kauto.weekly.digest import DIGEST_HTML, build_digest
 from kauto_local.fakes import InMemoryAlertPublisher
 

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from digest_support import HOSTILE_NAME, PARTNER_ID, WEEK, DigestWorld, at, make_world, write_run
 from kauto.aws.alerts import Alert, Severity
-from kauto.aws.s3_writer import weekly_prefix
+from kauto.aws.report_keys import weekly_prefix
 from kauto.weekly.digest import DIGEST_HTML, DIGEST_JSON, build_digest
 from kauto_local.fakes import InMemoryAlertPublisher
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 from kauto.aws.ledger import DynamoLedger
-from kauto.aws.s3_writer import ReportStoreError
+from kauto.aws.object_store import ReportStoreError
 from kauto.weekly.digest_sources import AwsDigestSources
 from moto import mock_aws
 

@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 import pytest
-from kauto.aws.s3_writer import ReportStoreError
+from kauto.aws.object_store import ReportStoreError
 from kauto.csvclean import CsvCleaner, CsvSpec
 from kauto.errors import ConfigError
 from kauto.kaltura import KalturaPermissionError, KalturaServerError
