@@ -32,6 +32,7 @@ from kauto.aws.queue import SqsEventQueue
 from kauto.errors import KautoError
 from kauto.kaltura import InvocationBudget
 from kauto_ops import failed_invocations
+from kauto_ops.command_line import run_command
 from kauto_ops.dlq import replay_dead_letters
 from kauto_ops.sessions import SessionAction, backfill_sessions
 from kauto_ops.stack import OpsError, StackResources, describe_stack
@@ -52,19 +53,9 @@ SCHEDULER_FUNCTION = "WeeklySchedulerFunction"
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
-    stdout = out if out is not None else sys.stdout
-    stderr = err if err is not None else sys.stderr
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    try:
-        status: int = args.command(args, stdout)
-    except (OpsError, KautoError) as error:
-        stderr.write(f"{PROG}: error: {error}\n")
-        return 1
-    return status
+    return run_command(
+        build_parser(), argv, out=out, err=err, expected=(OpsError, KautoError), error_prefix=f"{PROG}: error: "
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -27,6 +27,7 @@ from typing import TextIO
 
 from kauto.errors import KautoError
 from kauto_ops import backfill, explain, failures, replay, smoke
+from kauto_ops.command_line import run_command
 from kauto_ops.stack import OpsError
 
 PROG = "kauto-ops"
@@ -52,19 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
-    stdout = out if out is not None else sys.stdout
-    stderr = err if err is not None else sys.stderr
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    try:
-        status: int = args.command(args, stdout)
-    except (OpsError, KautoError) as error:
-        stderr.write(f"{PROG}: error: {error}\n")
-        return 1
-    return status
+    return run_command(
+        build_parser(), argv, out=out, err=err, expected=(OpsError, KautoError), error_prefix=f"{PROG}: error: "
+    )
 
 
 if __name__ == "__main__":

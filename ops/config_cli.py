@@ -31,6 +31,7 @@ from kauto.automation_config import AUTOMATION_DOCUMENT, AutomationDocument, aut
 from kauto.automation_config import parse_automation_config as parse_automation
 from kauto.config import SECRET_DOCUMENT, PartnerSecretDocument, parse_partner_secrets, secret_problems
 from kauto.validation import ConfigErrors, Problem
+from kauto_ops.command_line import run_command
 
 PROG = "kauto-config"
 MASK = "********"
@@ -44,18 +45,7 @@ class DocumentError(Exception):
 
 def main(argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Parse ``argv`` and run the command; returns the exit status."""
-    stdout = out if out is not None else sys.stdout
-    stderr = err if err is not None else sys.stderr
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
-    try:
-        return int(args.command(args, stdout))
-    except DocumentError as error:
-        stderr.write(f"{PROG}: {error}\n")
-        return 1
+    return run_command(build_parser(), argv, out=out, err=err, expected=(DocumentError,), error_prefix=f"{PROG}: ")
 
 
 def build_parser() -> argparse.ArgumentParser:

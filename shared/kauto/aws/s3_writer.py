@@ -62,6 +62,7 @@ __all__ = [
     "S3ObjectStore",
     "max_object_size",
     "part_size_for",
+    "stream_s3_object",
 ]
 
 logger = logging.getLogger(__name__)
@@ -429,6 +430,21 @@ class S3MultipartWriter(WriterBase):
             raise ReportStoreError(operation, self._bucket, self._key, type(error).__name__) from error
 
 
+def stream_s3_object(s3: Any, bucket: str, key: str, chunk_size: int) -> Iterator[bytes]:
+    """GetObject as a stream of ``chunk_size`` chunks; AWS failures raise :class:`ReportStoreError` (retryable)."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+        try:
+            yield from body.iter_chunks(chunk_size)
+        finally:
+            body.close()
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", "ClientError"))
+        raise ReportStoreError("GetObject", bucket, key, code) from error
+    except BotoCoreError as error:
+        raise ReportStoreError("GetObject", bucket, key, type(error).__name__) from error
+
+
 class S3ObjectStore:
     """:class:`ObjectStore` over one bucket through an injected boto3 S3 client."""
 
@@ -475,17 +491,7 @@ class S3ObjectStore:
     def stream_object(self, key: str, *, chunk_size: int = 64 * 1024) -> Iterator[bytes]:
         """GetObject in chunks; AWS failures raise :class:`ReportStoreError` (retryable)."""
         check_object_key(key, self._checkpoint_prefix)
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-            try:
-                yield from body.iter_chunks(chunk_size)
-            finally:
-                body.close()
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
-            raise ReportStoreError("GetObject", self._bucket, key, code) from error
-        except BotoCoreError as error:
-            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
+        yield from stream_s3_object(self._s3, self._bucket, key, chunk_size)
 
 
 def _parts_digest(parts: Iterable[Mapping[str, Any]]) -> str:

@@ -21,6 +21,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kauto.aws.clients import dynamodb_client, s3_client
 from kauto.aws.ledger import PK, Item, LedgerUnavailableError, is_live, item_from_dynamo
 from kauto.aws.object_store import ReportStoreError
+from kauto.aws.s3_writer import stream_s3_object
 from kauto.config import required_env
 
 READ_CHUNK_BYTES = 1024 * 1024
@@ -77,17 +78,7 @@ class AwsDigestSources:
         return body
 
     def stream_object(self, key: str) -> Iterator[bytes]:
-        try:
-            body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"]
-            try:
-                yield from body.iter_chunks(READ_CHUNK_BYTES)
-            finally:
-                body.close()
-        except ClientError as error:
-            code = str(error.response.get("Error", {}).get("Code", "ClientError"))
-            raise ReportStoreError("GetObject", self._bucket, key, code) from error
-        except BotoCoreError as error:
-            raise ReportStoreError("GetObject", self._bucket, key, type(error).__name__) from error
+        return stream_s3_object(self._s3, self._bucket, key, READ_CHUNK_BYTES)
 
     def scan_ledger(self, pk_prefix: str) -> Iterator[Item]:
         now = self._clock()
