@@ -259,7 +259,7 @@ class CsvCleaner:
     def clean_quoted_bytes(self, chunks: Iterable[bytes]) -> Iterator[str]:
         """Clean an RFC 4180 CSV byte stream (optional BOM, header line, quoted fields that may hold commas, quotes
         and line breaks), e.g. the Reports Microservice's, into CSV records."""
-        reader = csv.reader(_decoded_lines(chunks, self._max_line), strict=True)
+        reader = csv.reader(decoded_lines(chunks, self._max_line), strict=True)
         header_seen = False
         try:
             for fields in reader:
@@ -388,14 +388,15 @@ class CsvCleaner:
         return name.endswith(ISO_SUFFIX) and name[: -len(ISO_SUFFIX)] in self._spec.timestamp_columns
 
 
-def _decoded_lines(chunks: Iterable[bytes], max_line: int) -> Iterator[str]:
-    """UTF-8 lines (BOM dropped, invalid bytes replaced) with their line ends kept, for :mod:`csv`."""
+def decoded_lines(chunks: Iterable[bytes], max_line: int | None = None) -> Iterator[str]:
+    """UTF-8 lines (BOM dropped, invalid bytes replaced) with their line ends kept, for :mod:`csv`; memory is one
+    line. A line longer than ``max_line`` characters raises :class:`CsvFormatError`."""
     decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
     pending = ""
     for chunk in chunks:
         pending += decoder.decode(chunk)
         *lines, pending = pending.split("\n")
-        if len(pending) > max_line:
+        if max_line is not None and len(pending) > max_line:
             raise CsvFormatError(f"a source line is longer than {max_line} characters")
         for line in lines:
             yield line + "\n"

@@ -12,7 +12,6 @@ the same prefix and access rules as the attendee CSVs.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import posixpath
 import zoneinfo
@@ -26,6 +25,7 @@ from kauto.automations.session_events import RoomSession, as_int
 from kauto.automations.thresholds import ParticipationCounts
 from kauto.aws.manifest import ManifestFile
 from kauto.aws.object_store import ObjectStore
+from kauto.csvclean import decoded_lines
 from kauto.pages.charts import format_number, ranking_chart
 from kauto.pages.html import escape, page
 
@@ -153,20 +153,7 @@ def read_summary(store: ObjectStore, session: RoomSession, files: Sequence[Manif
 
 
 def _records(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
-    decoder = codecs.getincrementaldecoder("utf-8-sig")(errors="replace")
-
-    def lines() -> Iterator[str]:
-        pending = ""
-        for chunk in chunks:
-            pending += decoder.decode(chunk)
-            *complete, pending = pending.split("\n")
-            for line in complete:
-                yield line + "\n"
-        pending += decoder.decode(b"", final=True)
-        if pending:
-            yield pending
-
-    for row in csv.DictReader(lines()):
+    for row in csv.DictReader(decoded_lines(chunks)):
         yield {key: _shown(value or "") for key, value in row.items() if key is not None}
 
 

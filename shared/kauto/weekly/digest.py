@@ -46,7 +46,6 @@ without that chart rather than not at all.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import hashlib
 import json
@@ -66,6 +65,7 @@ from kauto.aws.alerts import Alert, Severity
 from kauto.aws.ledger import PK, STATE_ATTRIBUTE
 from kauto.aws.object_store import JSON_CONTENT_TYPE
 from kauto.aws.report_keys import manifest_key, weekly_prefix
+from kauto.csvclean import decoded_lines
 from kauto.errors import KautoError
 from kauto.kaltura import KalturaError, ReportFilter, ReportInterval, VendorTaskStatus
 from kauto.weekly.config import Surface, WeeklyReport
@@ -643,12 +643,10 @@ def _graph_day(label: str, window: WeekWindow) -> int | None:
 def csv_rows(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
     """The rows of a streamed CSV as ``{column: cell}`` (header first; a UTF-8 BOM is skipped; quoted newlines
     are kept inside their cell). Memory: one line at a time."""
-    reader = csv.reader(_lines(chunks))
+    reader = csv.reader(decoded_lines(chunks))
     header = next(reader, None)
     if header is None:
         return
-    if header and header[0].startswith("\ufeff"):
-        header[0] = header[0][1:]
     width = len(header)
     for cells in reader:
         if not cells:
@@ -656,19 +654,6 @@ def csv_rows(chunks: Iterable[bytes]) -> Iterator[dict[str, str]]:
         if len(cells) < width:
             cells += [""] * (width - len(cells))
         yield dict(zip(header, cells[:width], strict=True))
-
-
-def _lines(chunks: Iterable[bytes]) -> Iterator[str]:
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    pending = ""
-    for chunk in chunks:
-        pending += decoder.decode(chunk)
-        *complete, pending = pending.split("\n")
-        for line in complete:
-            yield line + "\n"
-    pending += decoder.decode(b"", final=True)
-    if pending:
-        yield pending
 
 
 def display_text(cell: str) -> str:
