@@ -19,7 +19,7 @@ from kauto.aws.audit import AuditFact
 from kauto.aws.clients import dynamodb_client, s3_client
 from kauto.aws.ledger import DynamoLedger
 from kauto.aws.queue import SqsEventQueue
-from kauto.models import BodyFormat, EventKind, KalturaEvent
+from kauto.models import EventKind, KalturaEvent
 from kauto_ops.stack import OpsError
 from kauto_ops.stack_options import Stack, add_stack_option, positive_int
 from kauto_ops.trail import record_operator_facts
@@ -71,11 +71,27 @@ def build_event(subject: str, object_id: str, partner: int, room: str | None, no
     """The event that replays ``subject`` ``object_id``."""
     key = f"replay:{subject}:{partner}:{object_id}:{now}"
     if subject == "entry":
-        return _event(EventKind.ENTRY_READY, partner, key, "KalturaMediaEntry", object_id, object_id, now)
+        return KalturaEvent.sweep(
+            EventKind.ENTRY_READY,
+            partner_id=partner,
+            dedupe_key=key,
+            object_type="KalturaMediaEntry",
+            object_id=object_id,
+            entry_id=object_id,
+            received_at=now,
+        )
     if subject == "task":
         if not object_id.isdigit():
             raise OpsError(f"a task id is a number, not {object_id!r}")
-        return _event(EventKind.VENDOR_TASK_STATUS, partner, key, "KalturaEntryVendorTask", object_id, None, now)
+        return KalturaEvent.sweep(
+            EventKind.VENDOR_TASK_STATUS,
+            partner_id=partner,
+            dedupe_key=key,
+            object_type="KalturaEntryVendorTask",
+            object_id=object_id,
+            entry_id=None,
+            received_at=now,
+        )
     if not room:
         raise OpsError("a session replay needs --room ENTRY_ID (kauto-ops explain session ID shows it)")
     ledger = DynamoLedger(dynamodb_client(), stack.resource("LedgerTable"))
@@ -87,25 +103,3 @@ def build_event(subject: str, object_id: str, partner: int, room: str | None, no
             "kauto-ops sessions --partner PID --from YYYY-MM-DD --to YYYY-MM-DD --stack NAME"
         )
     return session_ended_event(RoomSession(partner, room, object_id, start, end), dedupe_key=key, received_at=now)
-
-
-def _event(
-    kind: EventKind, partner: int, key: str, object_type: str, object_id: str, entry_id: str | None, now: int
-) -> KalturaEvent:
-    return KalturaEvent(
-        kind=kind,
-        partner_id=partner,
-        dedupe_key=key,
-        job_id=None,
-        template_id=None,
-        template_system_name=None,
-        event_type=None,
-        event_object_type=None,
-        object_type=object_type,
-        object_id=object_id,
-        entry_id=entry_id,
-        status=None,
-        fields={},
-        body_format=BodyFormat.SWEEP,
-        received_at=now,
-    )

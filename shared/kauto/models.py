@@ -122,6 +122,40 @@ class KalturaEvent:
         )
 
     @classmethod
+    def sweep(
+        cls,
+        kind: EventKind,
+        *,
+        partner_id: int,
+        dedupe_key: str,
+        object_type: str,
+        object_id: str,
+        entry_id: str | None,
+        received_at: int,
+        status: str | None = None,
+        fields: Mapping[str, FieldValue] | None = None,
+    ) -> KalturaEvent:
+        """An event the project builds itself (the sweep, a matched recording, an operator's replay): no
+        notification template or job behind it, body format ``SWEEP``."""
+        return cls(
+            kind=kind,
+            partner_id=partner_id,
+            dedupe_key=dedupe_key,
+            job_id=None,
+            template_id=None,
+            template_system_name=None,
+            event_type=None,
+            event_object_type=None,
+            object_type=object_type,
+            object_id=object_id,
+            entry_id=entry_id,
+            status=status,
+            fields=dict(fields or {}),
+            body_format=BodyFormat.SWEEP,
+            received_at=received_at,
+        )
+
+    @classmethod
     def from_json(cls, text: str) -> KalturaEvent:
         """Parse an SQS message body produced by :meth:`to_json`."""
         try:

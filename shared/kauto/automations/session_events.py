@@ -9,7 +9,7 @@ from typing import Any
 
 from kauto.automations.errors import MalformedEventError
 from kauto.automations.thresholds import SessionKey
-from kauto.models import BodyFormat, EventKind, FieldValue, KalturaEvent
+from kauto.models import EventKind, FieldValue, KalturaEvent
 
 SESSION_OBJECT_TYPE = "KalturaSessionCuePoint"
 
@@ -60,22 +60,15 @@ def session_ended_event(
     }
     if retry_reports:
         fields[RETRY_REPORTS_FIELD] = 1
-    return KalturaEvent(
-        kind=EventKind.SESSION_ENDED,
+    return KalturaEvent.sweep(
+        EventKind.SESSION_ENDED,
         partner_id=session.partner_id,
         dedupe_key=dedupe_key,
-        job_id=None,
-        template_id=None,
-        template_system_name=None,
-        event_type=None,
-        event_object_type=None,
         object_type=SESSION_OBJECT_TYPE,
         object_id=session.session_id,
         entry_id=session.room_entry_id,
-        status=None,
-        fields=fields,
-        body_format=BodyFormat.SWEEP,
         received_at=received_at,
+        fields=fields,
     )
 
 

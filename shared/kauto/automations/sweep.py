@@ -56,7 +56,7 @@ from kauto.kaltura import Entry, EntryStatus, KalturaClient, VendorTask, VendorT
 from kauto.kaltura.listing import iter_list_sliced
 from kauto.kaltura.reach import TASK_SERVICE
 from kauto.kaltura.types import FINAL_TASK_STATUSES, as_int
-from kauto.models import BodyFormat, EventKind, FieldValue, KalturaEvent
+from kauto.models import EventKind, FieldValue, KalturaEvent
 from kauto.tracing import subsegment
 
 T = TypeVar("T")
@@ -290,22 +290,16 @@ class _PartnerSweeper:
         status: str | None,
         fields: Mapping[str, FieldValue],
     ) -> KalturaEvent:
-        return KalturaEvent(
-            kind=kind,
+        return KalturaEvent.sweep(
+            kind,
             partner_id=self.partner_id,
             dedupe_key=key,
-            job_id=None,
-            template_id=None,
-            template_system_name=None,
-            event_type=None,
-            event_object_type=None,
             object_type=object_type,
             object_id=object_id,
             entry_id=entry_id,
-            status=status,
-            fields=dict(fields),
-            body_format=BodyFormat.SWEEP,
             received_at=self.now,
+            status=status,
+            fields=fields,
         )
 
     # ------------------------------------------------------------------------------------------------- sessions
