@@ -72,10 +72,8 @@ def notification_fact(event: KalturaEvent, *, attempt: int | None) -> AuditFact:
         "notification",
         event.dedupe_key,
         (event.dedupe_key, attempt),
-        {
-            "entry_id": event.entry_id,
-            "task_id": _int(event.object_id) if event.kind is EventKind.VENDOR_TASK_STATUS else None,
-            "session_id": event.object_id if event.kind is EventKind.SESSION_ENDED else None,
+        _notification_subjects(event)
+        | {
             "room_entry_id": event.entry_id if event.kind is EventKind.SESSION_ENDED else None,
             "event": event.job_id,
             "state": event.kind.value,
@@ -97,16 +95,23 @@ def delivery_failed_fact(event: KalturaEvent, *, attempt: int | None, error: Bas
         "notification",
         event.dedupe_key,
         (event.dedupe_key, attempt),
-        {
-            "entry_id": event.entry_id,
-            "task_id": _int(event.object_id) if event.kind is EventKind.VENDOR_TASK_STATUS else None,
-            "session_id": event.object_id if event.kind is EventKind.SESSION_ENDED else None,
+        _notification_subjects(event)
+        | {
             "state": event.kind.value,
             "reason": type(error).__name__,
             "code": code if isinstance(code, str) else None,
             "attempt": attempt,
         },
     )
+
+
+def _notification_subjects(event: KalturaEvent) -> dict[str, Any]:
+    """The entry, task or session a notification is about (the facts of handling it name them)."""
+    return {
+        "entry_id": event.entry_id,
+        "task_id": _int(event.object_id) if event.kind is EventKind.VENDOR_TASK_STATUS else None,
+        "session_id": event.object_id if event.kind is EventKind.SESSION_ENDED else None,
+    }
 
 
 def ledger_facts(pk: str, sk: str, item: Item) -> Iterator[AuditFact]:
