@@ -11,11 +11,14 @@ set amount behind it), so the times the automations read (``time.time()``) and K
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,21 @@ SWEEP_EVENT = Path(__file__).resolve().parents[2] / "events" / "sweep" / "schedu
 def captions_config(**captions: Any) -> dict[str, Any]:
     """An automation config override with captions enabled for PARTNER_ID (plus ``captions`` settings)."""
     return {"partners": {str(PARTNER_ID): {"captions": {"enabled": True, **captions}}}}
+
+
+def session_prefix_of(session: Any) -> str:
+    """The S3 folder of a simulated room session's files (the layout users query), spelled out independently of
+    the product's key functions."""
+    day = datetime.fromtimestamp(session.start, tz=UTC).date().isoformat()
+    return (
+        f"sessions/partner_id={PARTNER_ID}/date={day}/entry_id={session.room_entry_id}"
+        f"/session_id={session.cue_point_id}/"
+    )
+
+
+def csv_rows(body: bytes) -> list[dict[str, str]]:
+    """The rows of a CSV object the product wrote, as dicts keyed by its header."""
+    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
 
 
 @dataclass

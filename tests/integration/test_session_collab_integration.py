@@ -5,12 +5,10 @@ writes them cut to the session window, the manifest and the summary page, and al
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -18,7 +16,7 @@ from urllib.parse import unquote
 import pytest
 from browser import Chromium, save_screenshot
 from kauto.aws.report_keys import report_key
-from product_stack import PARTNER_ID, ProductStack, WorkerRun, product_stack
+from product_stack import PARTNER_ID, ProductStack, WorkerRun, csv_rows, product_stack, session_prefix_of
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +62,6 @@ def add_session(stack: ProductStack, **changes: Any) -> Any:
         "announce": False,
     }
     return stack.sim.add_room_session(PARTNER_ID, **(values | changes))
-
-
-def prefix_of(session: Any) -> str:
-    day = datetime.fromtimestamp(session.start, tz=UTC).date().isoformat()
-    return (
-        f"sessions/partner_id={PARTNER_ID}/date={day}/entry_id={session.room_entry_id}"
-        f"/session_id={session.cue_point_id}/"
-    )
-
-
-def rows(body: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
 
 
 def moment(value: str) -> int:
@@ -137,16 +123,16 @@ def test_a_session_with_chat_and_polls_lands_every_report_cut_to_the_session(
     assert len(runs) >= 3, "generated, polled while pending, then written: across delayed re-deliveries"
     generates = stack.sim.calls_to("microservice", "generate")
     assert len(generates) == len(COLLAB), "each report generated once, then only polled"
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     objects = stack.objects(prefix.split("/entry_id=")[0])
     for name in ("room_data", "attendees", "breakouts", *FILES):
         assert report_key(prefix, name) in objects, name
-    chat = rows(objects[report_key(prefix, "group_chat_transcripts")])
+    chat = csv_rows(objects[report_key(prefix, "group_chat_transcripts")])
     assert len(chat) == 24, "lobby and after-session messages are cut"
     assert all(session.start <= moment(row["sentAt"]) <= session.end for row in chat)
     assert any(row["message"].startswith("'=HYPERLINK") for row in chat), "formula neutralized"
     assert any("\n" in row["message"] for row in chat), "a quoted line break survives"
-    polls = rows(objects[report_key(prefix, "polls_activity")])
+    polls = csv_rows(objects[report_key(prefix, "polls_activity")])
     assert polls and all(moment(row["answeredAt"]) <= session.end for row in polls)
     assert {row["contextId"] for row in polls} == {session.room_entry_id}
 
@@ -183,7 +169,7 @@ def test_a_failed_chat_report_does_not_block_the_room_reports(stack: ProductStac
     runs = poll_until_done(stack)
 
     assert all(run.failed == [] for run in runs)
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     objects = stack.objects(prefix.split("/entry_id=")[0])
     for name in ("room_data", "attendees", "breakouts", "chat_moderation"):
         assert report_key(prefix, name) in objects, name

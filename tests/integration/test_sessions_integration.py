@@ -5,9 +5,7 @@ topic; redeliveries change nothing."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import time
 from collections.abc import Iterator
@@ -17,7 +15,7 @@ from typing import Any
 import pytest
 from kauto.aws.report_keys import report_key
 from kauto_local.simulator import Attendee
-from product_stack import PARTNER_ID, ProductStack, product_stack
+from product_stack import PARTNER_ID, ProductStack, csv_rows, product_stack, session_prefix_of
 
 pytestmark = pytest.mark.integration
 
@@ -64,18 +62,6 @@ def add_session(stack: ProductStack, **changes: Any) -> Any:
     return stack.sim.add_room_session(PARTNER_ID, **values)
 
 
-def prefix_of(session: Any) -> str:
-    day = datetime.fromtimestamp(session.start, tz=UTC).date().isoformat()
-    return (
-        f"sessions/partner_id={PARTNER_ID}/date={day}/entry_id={session.room_entry_id}"
-        f"/session_id={session.cue_point_id}/"
-    )
-
-
-def rows(body: bytes) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
-
-
 def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_once(stack: ProductStack) -> None:
     session = add_session(stack)
     # Noise in the same window: another room's session must not leak into this session's files.
@@ -85,20 +71,20 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
     run = stack.run_worker()
 
     assert run.failed == [] and [body["kind"] for body in run.handled] == ["session_ended"]
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     objects = stack.objects(prefix.split("/entry_id=")[0])  # each report kind has its folder above the session's
     assert sorted(objects) == sorted(
         [prefix + "manifest.json", prefix + "summary.html"]
         + [report_key(prefix, name) for name in ("attendees", "breakouts", "room_data")]
     )
 
-    room = rows(objects[report_key(prefix, "room_data")])
+    room = csv_rows(objects[report_key(prefix, "room_data")])
     assert [(row["entry_id"], row["cue_point_id"]) for row in room] == [(session.room_entry_id, session.cue_point_id)]
     assert room[0]["entry_name"] == "'-Quarterly review"
     assert room[0]["session_start_time_iso"] == datetime.fromtimestamp(session.start, tz=UTC).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
     )
-    attendees = rows(objects[report_key(prefix, "attendees")])
+    attendees = csv_rows(objects[report_key(prefix, "attendees")])
     assert [row["user_name"] for row in attendees] == [
         '\'=HYPERLINK("http://x")',
         "'+Mallory  the tester",  # Kaltura replaced the comma with a space (docs/kaltura.md#report-csv-strings)
@@ -106,7 +92,7 @@ def test_a_session_ended_notification_lands_clean_reports_a_manifest_and_alerts_
         "'\tTabby",
     ]
     assert [row["user_id"] for row in attendees] == ["host01", "user02", "user03", "user04"]
-    breakouts = rows(objects[report_key(prefix, "breakouts")])
+    breakouts = csv_rows(objects[report_key(prefix, "breakouts")])
     assert [row["breakout_entry_id"] for row in breakouts] == [b.entry_id for b in session.breakouts]
     for key, body in objects.items():
         assert not body.startswith(b"\xef\xbb\xbf"), key
@@ -148,7 +134,7 @@ def test_redeliveries_and_a_later_sweep_pull_nothing_and_alert_nothing_again(sta
     first = stack.run_worker()
     stack.alerts()
     stack.sim.clear_calls()
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     before = stack.objects(prefix)
 
     stack.deliver(envelope)  # Kaltura's retry of the same job: the webhook's dedupe drops it
@@ -181,7 +167,7 @@ def test_a_meeting_recording_becoming_ready_pulls_the_session_it_recorded(stack:
     run = stack.run_worker()
 
     assert run.failed == []
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     assert prefix + "manifest.json" in stack.objects(prefix)
     decision = stack.ledger(f"recording#{PARTNER_ID}#{recording.id}", "session")
     assert decision is not None
@@ -198,7 +184,7 @@ def test_a_kaltura_outage_mid_stream_fails_the_record_and_the_retry_completes_th
     failed = stack.run_worker()
 
     assert len(failed.failed) == 1 and failed.handled == []
-    prefix = prefix_of(session)
+    prefix = session_prefix_of(session)
     assert stack.objects(prefix) == {}  # the interrupted upload was aborted; no manifest, no partial file
     row = stack.ledger(f"session#{PARTNER_ID}#{session.room_entry_id}", session.cue_point_id)
     assert row is not None and row["state"] == "failed"
