@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from kauto.automation_config import parse_automation_config
 from kauto.config import PartnerConfig, parse_partner_secrets
 from kauto.errors import KautoError
-from kauto_ops.stack import OpsError
+from kauto_ops.stack import OpsError, stack_read_error
 
 PROG = "kauto-ops smoke"
 DEFAULT_STACK = "kaltura-automations"  # samconfig.toml's stack_name
@@ -180,13 +180,8 @@ def read_stack(cloudformation: Any, name: str) -> Stack:
                         (summary["LogicalResourceId"], summary["PhysicalResourceId"])
                     )
         body = cloudformation.get_template(StackName=name, TemplateStage="Processed")["TemplateBody"]
-    except ClientError as error:
-        message = str(error.response.get("Error", {}).get("Message", ""))
-        if "does not exist" in message:
-            raise OpsError(f"stack {name} does not exist in this account and region") from error
-        raise OpsError(f"cannot read stack {name}: {error.response.get('Error', {}).get('Code')}") from error
-    except BotoCoreError as error:
-        raise OpsError(f"cannot read stack {name}: {type(error).__name__}") from error
+    except (ClientError, BotoCoreError) as error:
+        raise stack_read_error(name, error) from error
     template = json.loads(body) if isinstance(body, str) else body
     for resource in template.get("Resources", {}).values():
         stack.declared[resource["Type"]] = stack.declared.get(resource["Type"], 0) + 1

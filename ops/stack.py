@@ -41,6 +41,15 @@ class StackResources:
         return value
 
 
+def stack_read_error(name: str, error: ClientError | BotoCoreError) -> OpsError:
+    """What to tell the operator when reading stack ``name`` from CloudFormation failed."""
+    if isinstance(error, BotoCoreError):
+        return OpsError(f"cannot read stack {name}: {type(error).__name__}")
+    if "does not exist" in str(error.response.get("Error", {}).get("Message", "")):
+        return OpsError(f"stack {name} does not exist in this account and region")
+    return OpsError(f"cannot read stack {name}: {error.response.get('Error', {}).get('Code', 'ClientError')}")
+
+
 def describe_stack(cloudformation: Any, name: str) -> StackResources:
     """Read stack ``name``; :class:`OpsError` when it does not exist or cannot be read."""
     try:
@@ -49,14 +58,8 @@ def describe_stack(cloudformation: Any, name: str) -> StackResources:
         for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=name):
             for summary in page.get("StackResourceSummaries", []):
                 resources[summary["LogicalResourceId"]] = summary.get("PhysicalResourceId", "")
-    except ClientError as error:
-        message = str(error.response.get("Error", {}).get("Message", ""))
-        code = str(error.response.get("Error", {}).get("Code", "ClientError"))
-        if "does not exist" in message:
-            raise OpsError(f"stack {name} does not exist in this account and region") from error
-        raise OpsError(f"cannot read stack {name}: {code}") from error
-    except BotoCoreError as error:
-        raise OpsError(f"cannot read stack {name}: {type(error).__name__}") from error
+    except (ClientError, BotoCoreError) as error:
+        raise stack_read_error(name, error) from error
     if not stacks:
         raise OpsError(f"stack {name} does not exist in this account and region")
     stack = stacks[0]
