@@ -21,7 +21,7 @@ import json
 import struct
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -122,6 +122,24 @@ class WebhookStack:
     queue_url: str
     table_name: str
     secret_arn: str
+
+
+@dataclass
+class MemoryDedupe:
+    """The webhook's dedupe table in memory: the first claim of a key wins, a release frees it."""
+
+    keys: set[str] = field(default_factory=set)
+
+    def claim(self, key: str, token: str, *, now: float) -> bool:
+        key.encode("utf-8")  # DynamoDB stores keys as UTF-8 strings
+        if key in self.keys:
+            return False
+        self.keys.add(key)
+        return True
+
+    def release(self, key: str, token: str) -> bool:
+        self.keys.discard(key)
+        return True
 
 
 def partner_document(**partners: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
-from helpers import webhook_samples
+from helpers import MemoryDedupe, webhook_samples
 from hypothesis import strategies as st
 from kauto.config import PartnerConfig
 from kauto.intake.service import WebhookIntake
@@ -57,25 +57,9 @@ class Queue:
         return f"message-{len(self.bodies)}"
 
 
-@dataclass
-class Dedupe:
-    keys: set[str] = field(default_factory=set)
-
-    def claim(self, key: str, token: str, *, now: float) -> bool:
-        key.encode("utf-8")  # DynamoDB stores keys as UTF-8 strings
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        return True
-
-    def release(self, key: str, token: str) -> bool:
-        self.keys.discard(key)
-        return True
-
-
 def fake_intake(queue: Queue | None = None) -> WebhookIntake:
     """The intake on fakes that never fail: the partner of the samples, a queue and a dedupe table in memory."""
-    return WebhookIntake(partners=Partners(), queue=queue or Queue(), dedupe=Dedupe())
+    return WebhookIntake(partners=Partners(), queue=queue or Queue(), dedupe=MemoryDedupe())
 
 
 def _seed_body(sample: Any) -> bytes:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from helpers import webhook_samples
+from helpers import MemoryDedupe, webhook_samples
 from kauto.aws.secrets import CachedSecret
 from kauto.config import PartnerDirectory, parse_partner_secrets
 from kauto.intake.service import WebhookIntake, respond
@@ -42,21 +42,6 @@ class Queue:
         return str(len(self.sent))
 
 
-class Dedupe:
-    def __init__(self) -> None:
-        self.keys: set[str] = set()
-
-    def claim(self, key: str, token: str, *, now: float) -> bool:
-        if key in self.keys:
-            return False
-        self.keys.add(key)
-        return True
-
-    def release(self, key: str, token: str) -> bool:
-        self.keys.discard(key)
-        return True
-
-
 def entry_ready() -> dict[str, Any]:
     body = SAMPLES.php_json(
         SAMPLES.envelope(
@@ -71,7 +56,7 @@ def test_a_broken_partner_gets_503_until_its_entry_is_fixed_then_the_retry_is_ac
     now = [0.0]
     secret = CachedSecret("arn:secret", parse_partner_secrets, fetch=documents.fetch, clock=lambda: now[0])
     queue = Queue()
-    intake = WebhookIntake(partners=PartnerDirectory(secret), queue=queue, dedupe=Dedupe())
+    intake = WebhookIntake(partners=PartnerDirectory(secret), queue=queue, dedupe=MemoryDedupe())
 
     def deliver() -> tuple[int, dict[str, Any]]:
         answer = respond(entry_ready(), intake=lambda: intake).to_api_gateway()
