@@ -265,6 +265,14 @@ def build_harness(
     return Harness(deps, kaltura, ledger, alerts, events, clock)
 
 
+def catalog_harness() -> Harness:
+    """:func:`build_harness` whose Kaltura has catalog item ITEM_ID and entry ``1_entry``: a caption can be ordered."""
+    harness = build_harness()
+    harness.kaltura.add_catalog_item()
+    harness.kaltura.add_entry()
+    return harness
+
+
 def entry_ready_event(entry_id: str = "1_entry", *, dedupe_key: str = "1234567:job:1") -> KalturaEvent:
     return KalturaEvent(
         kind=EventKind.ENTRY_READY,

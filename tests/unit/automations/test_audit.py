@@ -20,17 +20,23 @@ from kauto.aws.object_store import WriteResult
 from kauto.aws.report_keys import report_key, session_prefix
 from kauto.kaltura import Entry
 from kauto_local.fakes import InMemoryObjectStore
-from reach_fakes import ITEM_ID, NOW, PARTNER_ID, Harness, api_error, build_harness, entry_ready_event, task_event
+from reach_fakes import (
+    ITEM_ID,
+    NOW,
+    PARTNER_ID,
+    Harness,
+    api_error,
+    catalog_harness,
+    entry_ready_event,
+    task_event,
+)
 
 ERROR = 6
 
 
 @pytest.fixture
 def harness() -> Harness:
-    harness = build_harness()
-    harness.kaltura.add_catalog_item()
-    harness.kaltura.add_entry()
-    return harness
+    return catalog_harness()
 
 
 @dataclasses.dataclass

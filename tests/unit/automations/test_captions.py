@@ -10,7 +10,7 @@ import pytest
 from kauto.automations.captions import ClaimState, Outcome, caption_pk, item_sk, order_captions
 from kauto.automations.errors import RetryLaterError
 from kauto.kaltura import Entry, KalturaTransportError
-from reach_fakes import ITEM_ID, PARTNER_ID, Harness, api_error, build_harness, entry_ready_event
+from reach_fakes import ITEM_ID, PARTNER_ID, Harness, api_error, build_harness, catalog_harness, entry_ready_event
 
 PK = caption_pk(PARTNER_ID, "1_entry")
 SK = item_sk(ITEM_ID)
@@ -18,10 +18,7 @@ SK = item_sk(ITEM_ID)
 
 @pytest.fixture
 def harness() -> Harness:
-    harness = build_harness()
-    harness.kaltura.add_catalog_item()
-    harness.kaltura.add_entry()
-    return harness
+    return catalog_harness()
 
 
 def decide(harness: Harness, entry_id: str = "1_entry", dedupe_key: str = "1234567:job:1") -> Any:

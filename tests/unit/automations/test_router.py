@@ -13,15 +13,12 @@ from kauto.automations.router import RouteOutcome, handle_event
 from kauto.errors import ConfigError
 from kauto.kaltura import KalturaConfigurationError, KalturaTransportError
 from kauto.models import EventKind
-from reach_fakes import PARTNER_ID, Harness, api_error, build_harness, entry_ready_event, task_event
+from reach_fakes import PARTNER_ID, Harness, api_error, catalog_harness, entry_ready_event, task_event
 
 
 @pytest.fixture
 def harness() -> Harness:
-    harness = build_harness()
-    harness.kaltura.add_catalog_item()
-    harness.kaltura.add_entry()
-    return harness
+    return catalog_harness()
 
 
 @pytest.fixture
