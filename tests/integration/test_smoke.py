@@ -5,6 +5,7 @@ enqueueing anything; each broken part fails its own line and the exit status."""
 from __future__ import annotations
 
 import io
+import json
 import socket
 from collections.abc import Iterator
 
@@ -75,7 +76,7 @@ def test_a_healthy_stack_passes_every_check_and_nothing_is_enqueued(product: Loc
     dead_letter_lines = [text for text in lines if "dead-letter queue " in text]
     assert len(dead_letter_lines) >= 4 and all(text.endswith(": empty") for text in dead_letter_lines)
     assert line(lines, "schedule kauto-local-sweep").endswith("ENABLED")
-    assert "parses" in line(lines, "automation config")
+    assert line(lines, "automation config").endswith("is valid")
     assert product.depth("EventsQueueUrl") == 0  # the signed notification was answered, not enqueued
 
 
@@ -108,6 +109,24 @@ def test_every_broken_part_fails_its_own_line(product: LocalProduct) -> None:
         failed(lines)[3],
     ]
     assert failed(lines)[3].startswith("automation config: ") and "captionz" in failed(lines)[3]
+
+
+def test_a_broken_partner_entry_fails_the_smoke_with_its_setting_path(product: LocalProduct) -> None:
+    # At run time this partner is only disabled (the others keep working); before shipping it is a failure.
+    broken = {"admin_secret": "x" * 32, "webhook_hash_algorithms": ["md5"], "sevice_url": "https://www.kaltura.com"}
+    secret = {"partners": {**SECRETS["partners"], "7654321": broken}}
+    arn = product.aws.partner_secrets_arn
+    product.aws.client("secretsmanager").put_secret_value(SecretId=arn, SecretString=json.dumps(secret))
+    clear_all_kauto_caches()
+
+    status, lines, _ = smoke(product, "--partner", str(PARTNER_ID))
+
+    assert status == 1
+    (problem,) = failed(lines)
+    assert problem.startswith("partner secret: 2 problem(s): ")
+    assert "partners.7654321.webhook_hash_algorithms" in problem and "partners.7654321.sevice_url" in problem
+    assert "did you mean `service_url`" in problem
+    assert "HTTP 200" in line(lines, "signed notification")  # the good partner still signs and is accepted
 
 
 def test_a_url_that_is_not_the_webhook_fails_both_notification_checks(product: LocalProduct) -> None:

@@ -385,7 +385,7 @@ def _file_list(files: Sequence[ManifestFile], page_key: str, missing: Mapping[st
     base = posixpath.dirname(page_key)
     items = "".join(
         f'<li><a href="{escape(quote(posixpath.relpath(entry.key, base), safe="/=._-~"))}">'
-        f"{escape(entry.report)}.csv</a> ({entry.rows} rows)</li>"
+        f"{escape(entry.report)}.csv</a> ({entry.rows} row{'' if entry.rows == 1 else 's'})</li>"
         for entry in files
     )
     gaps = "".join(f"<li>{escape(name)}: not available ({escape(why)})</li>" for name, why in missing.items())
