@@ -3,77 +3,28 @@
 from __future__ import annotations
 
 import copy
-import functools
-import json
-from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from cfnlint.decode import cfn_yaml
-from samtranslator.parser.parser import Parser
-from samtranslator.plugins.globals.globals import Globals
-from samtranslator.translator.translator import Translator
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE_PATH = REPO_ROOT / "template.yaml"
-REGION = "us-east-1"
-# Any value matching the parameter's AllowedPattern: the transform needs one, and tests compare against it.
-PLACEHOLDER_SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:kaltura/partners-AbCdEf"
-
-Template = dict[str, Any]
-
-
-@functools.cache
-def _load_template() -> Template:
-    # cfn-lint's decoder understands the short-form intrinsics (!Ref, !GetAtt, !Sub ...) and turns them into the
-    # long form; the JSON round trip leaves plain dicts, lists and strings that tests may copy and mutate.
-    return json.loads(json.dumps(cfn_yaml.loads(TEMPLATE_PATH.read_text(encoding="utf-8"))))
-
-
-@functools.cache
-def _translate_template() -> Template:
-    return translate(_load_template())
-
-
-def translate(template: Template) -> Template:
-    """Apply the SAM transform offline to a copy of ``template`` (a test may translate a template it changed)."""
-    sam_template = copy.deepcopy(template)
-    for resource in sam_template["Resources"].values():
-        properties = resource.get("Properties", {})
-        # The transform wants artifacts already uploaded; the tests only care about the generated resources.
-        for key in ("CodeUri", "ContentUri"):
-            if key in properties:
-                properties[key] = "s3://template-tests-placeholder/artifact.zip"
-    translator = Translator(
-        managed_policy_map={},
-        sam_parser=Parser(),
-        boto_session=boto3.Session(region_name=REGION),
-    )
-    return translator.translate(
-        sam_template=sam_template, parameter_values={"PartnerSecretsArn": PLACEHOLDER_SECRET_ARN}
-    )
-
-
-def serverless_function_ids(template: Template) -> list[str]:
-    """Logical ids of the template's AWS::Serverless::Function resources."""
-    return sorted(
-        logical_id
-        for logical_id, resource in template["Resources"].items()
-        if resource["Type"] == "AWS::Serverless::Function"
-    )
+from template_support import (
+    Template,
+    effective_function_properties,
+    load_template,
+    serverless_function_ids,
+    translated_template,
+)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Run tests that take `function_id` once per function in template.yaml."""
     if "function_id" in metafunc.fixturenames:
-        metafunc.parametrize("function_id", serverless_function_ids(_load_template()))
+        metafunc.parametrize("function_id", serverless_function_ids(load_template()))
 
 
 @pytest.fixture
 def template() -> Template:
     """template.yaml with long-form intrinsics; a fresh copy per test, so a test may break it on purpose."""
-    return copy.deepcopy(_load_template())
+    return copy.deepcopy(load_template())
 
 
 @pytest.fixture
@@ -84,7 +35,7 @@ def resources(template: Template) -> dict[str, Any]:
 @pytest.fixture
 def translated() -> Template:
     """template.yaml after the SAM transform (plain CloudFormation: roles, stages, layer versions ...)."""
-    return copy.deepcopy(_translate_template())
+    return copy.deepcopy(translated_template())
 
 
 @pytest.fixture
@@ -94,14 +45,3 @@ def function_properties(template: Template) -> dict[str, dict[str, Any]]:
         function_id: effective_function_properties(template, function_id)
         for function_id in serverless_function_ids(template)
     }
-
-
-def effective_function_properties(template: Template, function_id: str) -> dict[str, Any]:
-    """A SAM function's properties with Globals.Function applied (maps merge, lists concatenate, scalars override)."""
-    resource = template["Resources"][function_id]
-    return Globals(template).merge(
-        "AWS::Serverless::Function",
-        copy.deepcopy(resource.get("Properties", {})),
-        function_id,
-        resource.get("IgnoreGlobals"),
-    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from conftest import REPO_ROOT
+from template_support import REPO_ROOT
 
 CONFIG = REPO_ROOT / ".checkov.yaml"
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import effective_function_properties, translate
+from template_support import effective_function_properties, translate
 
 Template = dict[str, Any]
 

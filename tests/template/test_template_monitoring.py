@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import REPO_ROOT, effective_function_properties
+from template_support import REPO_ROOT, effective_function_properties
 
 Template = dict[str, Any]
 ASYNC_EVENT_TYPES = {"Schedule", "ScheduleV2", "S3", "SNS", "EventBridgeRule", "CloudWatchEvent", "IoTRule"}
