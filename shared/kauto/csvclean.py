@@ -282,6 +282,12 @@ class CsvCleaner:
             if record is not None:
                 yield record
 
+    def header_when_no_source(self) -> Iterator[str]:
+        """The spec's header as a file's only record when no source sent a header (an empty body), so an empty report
+        keeps a stable layout; nothing once a source header was seen."""
+        if not self.columns:
+            yield from self.clean_rows(self._spec.preferred_columns, [])
+
     def clean_dicts(
         self, rows: Iterable[Mapping[str, object]], *, header: Sequence[str] | None = None
     ) -> Iterator[str]:

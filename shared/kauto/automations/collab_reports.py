@@ -256,8 +256,7 @@ def write_collab_report(
 
     def write(chunks: Iterator[bytes]) -> None:
         writer.write_records(cleaner.clean_quoted_bytes(chunks), with_header=True)
-        if not cleaner.columns:
-            writer.write_records(cleaner.clean_rows(report.spec.preferred_columns, []), with_header=True)
+        writer.write_records(cleaner.header_when_no_source(), with_header=True)
 
     with store.open_writer(key) as writer:
         stream_into(lambda sink: client.report_jobs.download(handle, sink), write, thread_name="collab-report")

@@ -98,9 +98,7 @@ def write_room_report(
 
     def write(chunks: Iterator[bytes]) -> None:
         writer.write_records(cleaner.clean_bytes(chunks), with_header=True)
-        if not cleaner.columns:
-            # Kaltura sent no header at all (an empty body): write the spec's header so the layout stays stable.
-            writer.write_records(cleaner.clean_rows(report.spec.preferred_columns, []), with_header=True)
+        writer.write_records(cleaner.header_when_no_source(), with_header=True)  # an empty body from Kaltura
 
     with store.open_writer(key) as writer:
         stream_report_csv(client, report.report_id, params, write)

@@ -123,6 +123,17 @@ def test_empty_input_gives_no_output() -> None:
     assert cleaner.columns == () and cleaner.rows == 0
 
 
+def test_an_empty_body_gets_the_specs_header_and_a_source_header_wins() -> None:
+    empty = CsvCleaner(ROOM_DATA_SPEC)
+    assert list(empty.clean_bytes([BOM])) == []
+    assert parse(empty.header_when_no_source()) == [ROOM_OUTPUT_HEADER]
+    assert empty.rows == 0
+
+    sourced = CsvCleaner(ROOM_DATA_SPEC)
+    list(sourced.clean_bytes([BOM + ROOM_HEADER.encode() + b"\n"]))
+    assert list(sourced.header_when_no_source()) == []
+
+
 def test_header_only_report_still_gets_its_header() -> None:
     cleaner = CsvCleaner(ROOM_DATA_SPEC)
     assert parse(cleaner.clean_bytes([BOM + ROOM_HEADER.encode() + b"\n"])) == [ROOM_OUTPUT_HEADER]
