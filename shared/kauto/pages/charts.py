@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import html
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 CURRENT_COLOR = "#2563eb"
@@ -90,29 +90,23 @@ def line_chart(
     height: int = DEFAULT_HEIGHT,
 ) -> str:
     """An SVG line chart of ``series`` over ``labels`` (e.g. the seven days of the week)."""
-    empty = _nothing_to_draw(series)
-    if empty is not None:
-        return _empty_chart(title, empty)
-    frame = _Frame(labels, series, integer=integer, width=width, height=height)
-    parts = [_open(title, width, height), *frame.axes(unit)]
-    for member in series:
-        dash = ' stroke-dasharray="6 4"' if member.dashed else ""
-        for run in _runs(member.values):
-            points = " ".join(f"{frame.x_center(i):.1f},{frame.y(_value(member.values[i])):.1f}" for i in run)
-            parts.append(
-                f'<polyline fill="none" stroke="{_attr(member.color)}" stroke-width="2"{dash} points="{points}"/>'
-            )
-        for index, value in enumerate(member.values):
-            if value is None:
-                continue
-            tip = f"{member.name}, {labels[index]}: {format_number(value)}{unit}"
-            parts.append(
-                f'<circle cx="{frame.x_center(index):.1f}" cy="{frame.y(value):.1f}" r="3" '
-                f'fill="{_attr(member.color)}"><title>{_text(tip)}</title></circle>'
-            )
-    parts.append(_legend(series, width))
-    parts.append(_CLOSE)
-    return "".join(parts)
+
+    def marks(frame: _Frame) -> Iterator[str]:
+        for member in series:
+            dash = ' stroke-dasharray="6 4"' if member.dashed else ""
+            for run in _runs(member.values):
+                points = " ".join(f"{frame.x_center(i):.1f},{frame.y(_value(member.values[i])):.1f}" for i in run)
+                yield f'<polyline fill="none" stroke="{_attr(member.color)}" stroke-width="2"{dash} points="{points}"/>'
+            for index, value in enumerate(member.values):
+                if value is None:
+                    continue
+                tip = f"{member.name}, {labels[index]}: {format_number(value)}{unit}"
+                yield (
+                    f'<circle cx="{frame.x_center(index):.1f}" cy="{frame.y(value):.1f}" r="3" '
+                    f'fill="{_attr(member.color)}"><title>{_text(tip)}</title></circle>'
+                )
+
+    return _framed_chart(title, labels, series, marks, integer=integer, unit=unit, width=width, height=height)
 
 
 def bar_chart(
@@ -126,29 +120,44 @@ def bar_chart(
     height: int = DEFAULT_HEIGHT,
 ) -> str:
     """An SVG chart of grouped vertical bars: per label, one bar per series, side by side."""
+
+    def marks(frame: _Frame) -> Iterator[str]:
+        group = frame.slot * 0.7
+        bar = group / max(1, len(series))
+        for position, member in enumerate(series):
+            for index, value in enumerate(member.values):
+                if value is None:
+                    continue
+                x = frame.x_center(index) - group / 2 + position * bar
+                top = frame.y(value)
+                tip = f"{member.name}, {labels[index]}: {format_number(value)}{unit}"
+                opacity = ' fill-opacity="0.6"' if member.dashed else ""
+                yield (
+                    f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" '
+                    f'height="{max(frame.baseline - top, 0):.1f}" fill="{_attr(member.color)}"{opacity}>'
+                    f"<title>{_text(tip)}</title></rect>"
+                )
+
+    return _framed_chart(title, labels, series, marks, integer=integer, unit=unit, width=width, height=height)
+
+
+def _framed_chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    marks: Callable[[_Frame], Iterable[str]],
+    *,
+    integer: bool,
+    unit: str,
+    width: int,
+    height: int,
+) -> str:
+    """A chart over a labelled axis frame: "no data" instead of an empty axis, else axes, ``marks``, legend."""
     empty = _nothing_to_draw(series)
     if empty is not None:
         return _empty_chart(title, empty)
     frame = _Frame(labels, series, integer=integer, width=width, height=height)
-    parts = [_open(title, width, height), *frame.axes(unit)]
-    group = frame.slot * 0.7
-    bar = group / max(1, len(series))
-    for position, member in enumerate(series):
-        for index, value in enumerate(member.values):
-            if value is None:
-                continue
-            x = frame.x_center(index) - group / 2 + position * bar
-            top = frame.y(value)
-            tip = f"{member.name}, {labels[index]}: {format_number(value)}{unit}"
-            opacity = ' fill-opacity="0.6"' if member.dashed else ""
-            parts.append(
-                f'<rect x="{x:.1f}" y="{top:.1f}" width="{max(bar - 1, 1):.1f}" '
-                f'height="{max(frame.baseline - top, 0):.1f}" fill="{_attr(member.color)}"{opacity}>'
-                f"<title>{_text(tip)}</title></rect>"
-            )
-    parts.append(_legend(series, width))
-    parts.append(_CLOSE)
-    return "".join(parts)
+    return "".join([_open(title, width, height), *frame.axes(unit), *marks(frame), _legend(series, width), _CLOSE])
 
 
 def ranking_chart(
