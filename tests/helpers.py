@@ -147,6 +147,23 @@ def partner_document(**partners: dict[str, Any]) -> str:
     return json.dumps({"partners": {key.removeprefix("p"): value for key, value in partners.items()}})
 
 
+def create_ledger_table(dynamodb: Any, table_name: str) -> str:
+    """Create the ledger table as template.yaml defines it (keys ``pk`` + ``sk``, TTL ``expires_at``)."""
+    dynamodb.create_table(
+        TableName=table_name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    return table_name
+
+
 def create_webhook_stack(monkeypatch: pytest.MonkeyPatch, secret_string: str) -> WebhookStack:
     """Create the queue, the dedupe table (key ``pk``, TTL ``expires_at``) and the partner secret in moto, and set
     the webhook's environment variables to them (as template.yaml does)."""

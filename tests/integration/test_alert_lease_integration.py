@@ -16,7 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
-from helpers import REPO_ROOT
+from helpers import REPO_ROOT, create_ledger_table
 from kauto.automations import deps as deps_module
 from kauto.aws.alerts import CLAIM_LEASE_SECONDS, Alert, AlertInFlightError, Severity, SnsAlertPublisher
 from kauto.aws.ledger import DynamoLedger
@@ -71,15 +71,7 @@ def _received(sqs: Any, queue_url: str) -> list[dict[str, Any]]:
 
 def test_alert_of_a_worker_killed_between_claim_and_publish_arrives_once_after_redelivery(moto_aws: str) -> None:
     dynamodb = boto3.client("dynamodb")
-    dynamodb.create_table(
-        TableName=TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(dynamodb, TABLE)
     sns, sqs = boto3.client("sns"), boto3.client("sqs")
     topic_arn = sns.create_topic(Name="alerts")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="alerts-subscriber")["QueueUrl"]

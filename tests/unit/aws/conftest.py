@@ -8,6 +8,7 @@ from typing import Any
 import boto3
 import pytest
 from aws_support import BUCKET, LEDGER_TABLE, REGION, FakeClock
+from helpers import create_ledger_table
 from moto import mock_aws
 
 
@@ -31,18 +32,7 @@ def s3(aws: None) -> Any:
 def dynamodb(aws: None) -> Any:
     """A DynamoDB client with the ledger table (keys pk + sk, TTL expires_at) as template.yaml defines it."""
     client = boto3.client("dynamodb", region_name=REGION)
-    client.create_table(
-        TableName=LEDGER_TABLE,
-        AttributeDefinitions=[
-            {"AttributeName": "pk", "AttributeType": "S"},
-            {"AttributeName": "sk", "AttributeType": "S"},
-        ],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    client.update_time_to_live(
-        TableName=LEDGER_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
-    )
+    create_ledger_table(client, LEDGER_TABLE)
     return client
 
 
