@@ -22,7 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+from kauto.automations import deps as deps_module
 from kauto.aws.ledger import item_from_dynamo
+from kauto.kaltura import ClientSettings
 from kauto_local.http_api import LocalHttpApi
 from kauto_local.poller import SqsPoller, queue_depth
 from kauto_local.runtime import LocalLambdaRuntime
@@ -53,6 +56,11 @@ def session_prefix_of(session: Any) -> str:
 def csv_rows(body: bytes) -> list[dict[str, str]]:
     """The rows of a CSV object the product wrote, as dicts keyed by its header."""
     return list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+
+
+def without_kaltura_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The Kaltura client's retries keep their count and budget; only the waits between them go."""
+    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
 
 
 @dataclass

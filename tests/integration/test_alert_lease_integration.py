@@ -20,10 +20,9 @@ from helpers import REPO_ROOT, create_ledger_table
 from kauto.automations import deps as deps_module
 from kauto.aws.alerts import CLAIM_LEASE_SECONDS, Alert, AlertInFlightError, Severity, SnsAlertPublisher
 from kauto.aws.ledger import DynamoLedger
-from kauto.kaltura import ClientSettings
 from kauto_local.simulator import TaskBehaviour
 from product_stack import PARTNER_ID as STACK_PARTNER
-from product_stack import captions_config, worker_stack
+from product_stack import captions_config, without_kaltura_backoff, worker_stack
 
 PARTNER = 1234567
 TABLE = "lease-ledger"
@@ -163,7 +162,7 @@ _QUEUE_WORKER = textwrap.dedent(
 def test_a_worker_killed_between_claim_and_publish_alerts_once_when_sqs_redelivers_the_event(
     moto_aws: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
+    without_kaltura_backoff(monkeypatch)
     with worker_stack(captions_config()) as stack:
         entry = stack.sim.add_entry(STACK_PARTNER, name="Lecture", duration=300)
         stack.sim.set_task_behaviour(entry.id, TaskBehaviour(result="error", err_description="Audio track missing"))

@@ -8,10 +8,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kauto.automations import deps as deps_module
 from kauto.aws.ledger import DynamoLedger, LedgerUnavailableError
-from kauto.kaltura import ClientSettings
-from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, without_kaltura_backoff, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -19,8 +17,7 @@ pytestmark = pytest.mark.integration
 @pytest.fixture(autouse=True)
 def no_backoff_sleeps(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # moto keeps its state per process: moto_aws resets it, so every test creates a fresh stack.
-    # The Kaltura client's retries keep their count and budget; only the waits between them go.
-    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
+    without_kaltura_backoff(monkeypatch)
 
 
 @pytest.fixture

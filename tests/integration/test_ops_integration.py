@@ -13,18 +13,23 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kauto.automations import deps as deps_module
-from kauto.kaltura import ClientSettings
 from kauto_local.stack import STACK_NAME
 from kauto_ops.cli import main
-from product_stack import PARTNER_ID, ProductStack, captions_config, product_stack, worker_stack
+from product_stack import (
+    PARTNER_ID,
+    ProductStack,
+    captions_config,
+    product_stack,
+    without_kaltura_backoff,
+    worker_stack,
+)
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(autouse=True)
 def no_backoff_sleeps(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
+    without_kaltura_backoff(monkeypatch)
 
 
 @pytest.fixture

@@ -6,10 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kauto.automations import deps as deps_module
-from kauto.kaltura import ClientSettings
 from kauto_local.simulator import TaskBehaviour
-from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, without_kaltura_backoff, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -19,7 +17,7 @@ PENDING_SECONDS, PROCESSING_SECONDS = 60, 300
 @pytest.fixture(autouse=True)
 def fresh_aws(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # moto keeps its state per process: moto_aws resets it, so every test creates a fresh stack.
-    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
+    without_kaltura_backoff(monkeypatch)
 
 
 @pytest.fixture

@@ -8,11 +8,9 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from kauto.automations import deps as deps_module
-from kauto.kaltura import ClientSettings
 from kauto.models import BodyFormat, EventKind, KalturaEvent
 from kauto_local.poller import SqsPoller
-from product_stack import PARTNER_ID, ProductStack, captions_config, worker_stack
+from product_stack import PARTNER_ID, ProductStack, captions_config, without_kaltura_backoff, worker_stack
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +36,7 @@ OTHER_EVENT = KalturaEvent(
 @pytest.fixture(autouse=True)
 def fresh_aws(moto_aws: str, monkeypatch: pytest.MonkeyPatch) -> None:
     # moto keeps its state per process: moto_aws resets it, so every test creates a fresh stack.
-    monkeypatch.setattr(deps_module, "KALTURA_CLIENT_SETTINGS", ClientSettings(backoff_base=0.0, backoff_max=0.0))
+    without_kaltura_backoff(monkeypatch)
 
 
 @pytest.fixture
